@@ -1,0 +1,1 @@
+"""Samples, groups and prompt data sources."""

@@ -1,0 +1,1 @@
+"""The plugin system: hookspecs, spec types, the manager and entry-point loading."""

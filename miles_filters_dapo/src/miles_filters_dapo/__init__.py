@@ -1,0 +1,1 @@
+"""miles-filters-dapo."""

@@ -1,0 +1,1 @@
+"""miles-rm-math."""

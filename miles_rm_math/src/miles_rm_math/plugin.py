@@ -1,0 +1,3 @@
+"""Entry point of miles-rm-math: the hook implementations it registers with Miles."""
+
+from miles_core import hookimpl  # noqa: F401
