@@ -30,7 +30,7 @@ def normalize_distribution_name(name: str) -> str:
 
 
 def iter_plugin_entry_points() -> list[PluginEntryPoint]:
-    """Every installed entry point of group ``miles``, sorted by (distribution, name), deduplicated.
+    """Every installed entry point of group ``miles``, deduplicated, ``miles-core``'s first.
 
     Reading metadata does not import anything, so blocking a plugin (``-p no:NAME``) happens before
     its code runs.
@@ -47,8 +47,28 @@ def iter_plugin_entry_points() -> list[PluginEntryPoint]:
                 continue
             seen.add(key)
             found.append(PluginEntryPoint(ep.name, ep.value, dist_name, dist.version, ep))
-    found.sort(key=lambda p: (p.distribution or "", p.name))
+    # The core's built-ins first, then the others by (distribution, name): a stable, documented order.
+    found.sort(key=lambda p: (normalize_distribution_name(p.distribution or "") != "miles-core",
+                              p.distribution or "", p.name))
     return found
+
+
+def distribution_of_module(module_name: str) -> tuple[str | None, str | None]:
+    """``(distribution, version)`` that installs the top-level package of ``module_name``, if any.
+
+    Used to show where a plugin loaded by module path (``-p my_pkg.plugin``) comes from.
+    """
+    top_level = module_name.partition(".")[0]
+    try:
+        names = metadata.packages_distributions().get(top_level) or []
+    except Exception:  # a broken distribution on sys.path must not break a listing
+        return None, None
+    for name in names:
+        try:
+            return name, metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None, None
 
 
 class ObjectPathError(ImportError):

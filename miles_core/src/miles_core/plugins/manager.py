@@ -11,7 +11,11 @@ Selection rules (the contract in DESIGN.md):
 - ``MILES_PLUGINS=a,b`` means "autoload off, and load exactly a and b" (empty: none besides the core).
 - A broken plugin warns (distribution, version, error and the ``-p no:`` hint) and is skipped, unless
   ``MILES_STRICT_PLUGINS=1``.
-- Two plugins giving the same name in one registry is an error naming both providers.
+- A ``miles_*`` attribute that matches no hookspec (a misspelt hook) makes that plugin broken.
+- Two plugins giving the same name in one registry is an error naming every provider.
+
+Like pytest, every ``miles_*`` function of a plugin is a hook implementation, with or without
+``@hookimpl`` (the decorator is needed only for options such as ``tryfirst``): the prefix is reserved.
 
 The whole selection is a :class:`PluginSelection`, stored on the parsed args, so every Ray worker
 rebuilds exactly the same manager from the args alone (no dependence on its environment).
@@ -19,10 +23,9 @@ rebuilds exactly the same manager from the args alone (no dependence on its envi
 
 from __future__ import annotations
 
-import dataclasses
+import difflib
 import importlib
-import os
-import sys
+import inspect
 import warnings
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -31,91 +34,62 @@ from typing import Any, Iterable, Mapping
 import pluggy
 
 from miles_core.plugins import hookspecs
+from miles_core.plugins.errors import (
+    DuplicateNameError,
+    MilesPluginWarning,
+    PathFlagError,
+    PluginError,
+    UnknownNameError,
+)
 from miles_core.plugins.loading import (
     PluginEntryPoint,
+    distribution_of_module,
     iter_plugin_entry_points,
     normalize_distribution_name,
 )
+from miles_core.plugins.registry import (
+    FIRST_PARTY_DISTRIBUTIONS,
+    KINDS,
+    KNOWN_PROVIDERS,
+    Registry,
+    build_registries,
+)
+from miles_core.plugins.selection import PluginSelection
 from miles_core.plugins.types import SPEC_TYPES, Provenance
+
+__all__ = [
+    "CORE_DISTRIBUTION",
+    "KINDS",
+    "KNOWN_PROVIDERS",
+    "DuplicateNameError",
+    "MilesPluginManager",
+    "MilesPluginWarning",
+    "PathFlagError",
+    "PluginError",
+    "PluginInfo",
+    "PluginSelection",
+    "Registry",
+    "UnknownNameError",
+    "build_plugin_manager",
+    "plugin_manager_from_args",
+]
 
 CORE_DISTRIBUTION = "miles-core"
 
-#: Names users may select that are provided by a first-party package they may not have installed.
-#: Used only to make "unknown name" errors say which ``pip install`` would help.
-KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
-    **{("reward_models", n): "miles-rm-math" for n in (
-        "math", "dapo", "deepscaler", "gemma_math", "boxed_math", "boxed_dapo", "boxed_deepscaler", "boxed_gemma_math")},
-    ("filters", "nonzero_std"): "miles-filters-dapo",
-    ("filters", "check_reward_nonzero_std"): "miles-filters-dapo",
-    **{("model_specs", n): "miles-models-qwen" for n in ("qwen2", "qwen3", "qwen3_moe")},
-}
-
-#: Short registry names ("reward_models") ↔ registration hook names ("miles_reward_models").
-KINDS: dict[str, str] = {hook.removeprefix("miles_"): hook for hook in SPEC_TYPES}
-
-
-class PluginError(Exception):
-    """A plugin problem the user must fix; the message says what to do."""
-
-
-class UnknownNameError(PluginError, ValueError):
-    pass
-
-
-class DuplicateNameError(PluginError):
-    pass
-
-
-class MilesPluginWarning(UserWarning):
-    pass
-
-
-@dataclass(frozen=True)
-class PluginSelection:
-    """Which plugins to load: everything needed to rebuild the same manager in another process."""
-
-    requested: tuple[str, ...] = ()  # -p NAME (and MILES_PLUGINS entries)
-    blocked: tuple[str, ...] = ()  # -p no:NAME
-    autoload: bool = True
-    strict: bool = False
-
-    @classmethod
-    def from_options(
-        cls, plugin_options: Iterable[str] = (), disable_autoload: bool = False, environ: Mapping[str, str] | None = None
-    ) -> PluginSelection:
-        """Combine ``-p`` options, ``--disable-plugin-autoload`` and the ``MILES_*`` environment variables."""
-        env = os.environ if environ is None else environ
-        requested: list[str] = []
-        blocked: list[str] = []
-        autoload = not (disable_autoload or _truthy(env.get("MILES_DISABLE_PLUGIN_AUTOLOAD")))
-        if "MILES_PLUGINS" in env:
-            autoload = False
-            requested += [name.strip() for name in env["MILES_PLUGINS"].split(",") if name.strip()]
-        for option in plugin_options:
-            if option.startswith("no:"):
-                name = option[3:].strip()
-                if not name:
-                    raise PluginError("-p no: needs a plugin name, as in '-p no:miles-rm-math'")
-                blocked.append(name)
-            else:
-                requested.append(option.strip())
-        return cls(tuple(requested), tuple(blocked), autoload, _truthy(env.get("MILES_STRICT_PLUGINS")))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PluginSelection:
-        return cls(tuple(data["requested"]), tuple(data["blocked"]), bool(data["autoload"]), bool(data["strict"]))
-
-
-def _truthy(value: str | None) -> bool:
-    return bool(value) and value.strip().lower() not in ("0", "false", "no", "off", "")
+#: Every hook name the manager knows (for "did you mean" on a misspelt hook).
+HOOK_NAMES: tuple[str, ...] = tuple(
+    sorted(name for name, obj in vars(hookspecs).items() if name.startswith("miles_") and callable(obj))
+)
 
 
 @dataclass
 class PluginInfo:
-    """One plugin as ``miles plugins`` shows it."""
+    """One plugin as ``miles plugins`` shows it.
+
+    ``origin`` says how it got here: ``entry-point`` (installed), ``module`` (``-p pkg.mod``),
+    ``flag`` (a ``--*-path`` flag) or ``object`` (registered by code, e.g. a test).
+    ``target`` is what was loaded: the entry point's ``module:attr``, the module, or the flag's path.
+    """
 
     name: str
     distribution: str | None
@@ -123,225 +97,322 @@ class PluginInfo:
     status: str  # "active" | "blocked" | "failed" | "not loaded"
     error: str | None = None
     provides: dict[str, list[str]] = field(default_factory=dict)
+    origin: str = "entry-point"
+    target: str | None = None
+    hooks: list[str] = field(default_factory=list)
 
     @property
     def provenance(self) -> Provenance:
         return Provenance(self.name, self.distribution, self.version)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "distribution": self.distribution, "version": self.version,
+            "status": self.status, "error": self.error, "origin": self.origin, "target": self.target,
+            "provides": {kind: list(names) for kind, names in self.provides.items()},
+            "hooks": list(self.hooks),
+        }
 
-class Registry:
-    """The specs of one kind, by name, each with the plugin that gave it."""
 
-    def __init__(self, kind: str):
-        self.kind = kind
-        self._specs: dict[str, Any] = {}
-        self._provenance: dict[str, Provenance] = {}
-
-    def add(self, spec: Any, provenance: Provenance) -> None:
-        expected = SPEC_TYPES[KINDS[self.kind]]
-        if not isinstance(spec, expected):
-            raise PluginError(
-                f"{provenance.describe()}: miles_{self.kind} yielded {type(spec).__name__}, expected {expected.__name__}"
-            )
-        if spec.name in self._specs:
-            first = self._provenance[spec.name]
-            raise DuplicateNameError(
-                f"two plugins provide {self.kind.rstrip('s').replace('_', ' ')} {spec.name!r}: "
-                f"{first.describe()} and {provenance.describe()}. "
-                f"Uninstall one, or block one with -p no:{provenance.plugin} (or -p no:{first.plugin})."
-            )
-        self._specs[spec.name] = spec
-        self._provenance[spec.name] = provenance
-
-    def names(self) -> list[str]:
-        return sorted(self._specs)
-
-    def provenance(self, name: str) -> Provenance:
-        return self._provenance[name]
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._specs
-
-    def __iter__(self):
-        return iter(self._specs.values())
-
-    def __len__(self) -> int:
-        return len(self._specs)
-
-    def get(self, name: str, *, flag: str | None = None) -> Any:
-        """The spec called ``name``; an unknown name is an error listing what is available."""
-        try:
-            return self._specs[name]
-        except KeyError:
-            pass
-        what = f"{flag} {name!r}" if flag else f"{self.kind.rstrip('s').replace('_', ' ')} {name!r}"
-        available = ", ".join(self.names()) or "none"
-        message = f"unknown {what}. Available: {available}."
-        provider = KNOWN_PROVIDERS.get((self.kind, name))
-        if provider is None and name.startswith("boxed_"):
-            provider = KNOWN_PROVIDERS.get((self.kind, name.removeprefix("boxed_")))
-        if provider:
-            message += f" {name!r} is provided by {provider}: pip install {provider}"
-            message += " (or check that it is not blocked with -p no:)."
-        else:
-            message += " Is the plugin that provides it installed?"
-        raise UnknownNameError(message)
+def _error_text(exc: BaseException) -> str:
+    """Our own errors already read as sentences; others keep their type name."""
+    return str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
 
 
 class MilesPluginManager(pluggy.PluginManager):
-    """A pluggy manager that only looks at ``miles_*`` attributes and keeps per-plugin bookkeeping."""
+    """A pluggy manager that only looks at ``miles_*`` attributes and keeps per-plugin bookkeeping.
+
+    Build one with :func:`build_plugin_manager`; tests use ``miles_core.testing``'s fixtures.
+    """
 
     def __init__(self, selection: PluginSelection | None = None) -> None:
         super().__init__(hookspecs.PROJECT_NAME)
         self.add_hookspecs(hookspecs)
         self.selection = selection or PluginSelection()
         self.plugin_infos: dict[str, PluginInfo] = {}
+        self._plugin_specs: dict[str, list[tuple[str, Any, Provenance]]] = {}
+        self._adhoc: dict[tuple[str, str], tuple[Any, Provenance]] = {}
         self._registries: dict[str, Registry] | None = None
-        self._adhoc: list[tuple[str, Any, Provenance]] = []
 
-    # pytest's parse_hookimpl_opts: only attributes with our prefix can be hooks.
+    # pytest's parse_hookimpl_opts: only attributes with our prefix can be hooks, decorated or not.
     def parse_hookimpl_opts(self, plugin: Any, name: str):  # type: ignore[override]
         if not name.startswith("miles_"):
             return None
-        return super().parse_hookimpl_opts(plugin, name)
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None:
+            try:  # static lookup: never run a property or __getattr__ while looking for hooks
+                attr = inspect.getattr_static(plugin, name)
+            except AttributeError:
+                return None
+            if inspect.isroutine(attr):
+                opts = {}  # normalised to the defaults by pluggy
+        return opts
 
     # ----------------------------------------------------------------------------------------- loading
 
     def load_selected(self) -> MilesPluginManager:
-        """Load the built-ins, the autoloaded and the ``-p`` plugins, per :attr:`selection`."""
+        """Load the built-ins, the autoloaded and the requested plugins, per :attr:`selection`.
+
+        Entry points are read from metadata only, so blocked and not-selected plugins are never imported.
+        """
         selection = self.selection
         entry_points = iter_plugin_entry_points()
-        requested = list(selection.requested)
+        requested = selection.all_requested()
+        matched: set[str] = set()
         for ep in entry_points:
-            if self._is_blocked(ep.name, ep.distribution, ep.value):
-                self.plugin_infos[ep.name] = PluginInfo(ep.name, ep.distribution, ep.version, "blocked")
+            info = dict(distribution=ep.distribution, version=ep.version, origin="entry-point", target=ep.value)
+            if self._blocked_by(ep.name, ep.distribution, ep.value):
+                self.plugin_infos[ep.name] = PluginInfo(ep.name, status="blocked", **info)
                 continue
-            named = [r for r in requested if _names_entry_point(r, ep)]
-            for r in named:
-                requested.remove(r)
-            is_core = ep.distribution is not None and normalize_distribution_name(ep.distribution) == CORE_DISTRIBUTION
+            named = [name for name in requested if _names_entry_point(name, ep)]
+            matched.update(named)
+            is_core = bool(ep.distribution) and normalize_distribution_name(ep.distribution) == CORE_DISTRIBUTION
             if not (is_core or selection.autoload or named):
-                self.plugin_infos[ep.name] = PluginInfo(ep.name, ep.distribution, ep.version, "not loaded")
+                self.plugin_infos[ep.name] = PluginInfo(ep.name, status="not loaded", **info)
                 continue
-            self._load_entry_point(ep, explicitly_requested=bool(named))
-        # Whatever -p names no installed entry point is a module path.
-        for name in dict.fromkeys(requested):
-            if any(_names_entry_point(name, ep) for ep in entry_points):
-                continue  # a distribution name whose entry points were all handled above
-            if self._is_blocked(name, None, name):
+            self._load_entry_point(ep, named[0] if named else None)
+        for name in requested:
+            if name in matched:
                 continue
-            self._load_module(name)
+            if self._blocked_by(name, None, name):
+                continue  # -p x -p no:x: blocking wins, and nothing is imported
+            self._load_module(name, entry_points)
+        self._warn_unused_blocks(entry_points)
         return self
 
-    def _is_blocked(self, name: str, distribution: str | None, value: str) -> bool:
+    def _blocked_by(self, name: str, distribution: str | None, value: str) -> str | None:
+        """The ``-p no:`` name that blocks this plugin, if any."""
         module = value.partition(":")[0]
         for blocked in self.selection.blocked:
-            if blocked == name or blocked == module or module.startswith(blocked + "."):
-                return True
+            if blocked in (name, module) or module.startswith(blocked + "."):
+                return blocked
             if distribution and normalize_distribution_name(blocked) == normalize_distribution_name(distribution):
-                return True
-        return False
+                return blocked
+        return None
 
-    def _load_entry_point(self, ep: PluginEntryPoint, *, explicitly_requested: bool) -> None:
+    def _warn_unused_blocks(self, entry_points: list[PluginEntryPoint]) -> None:
+        requested = self.selection.all_requested()
+        for blocked in self.selection.blocked:
+            hits_ep = any(self._blocked_by(ep.name, ep.distribution, ep.value) == blocked for ep in entry_points)
+            hits_request = any(self._blocked_by(r, None, r) == blocked for r in requested)
+            if not (hits_ep or hits_request):
+                warnings.warn(
+                    f"-p no:{blocked} matches no installed plugin, distribution or requested module; "
+                    f"nothing was blocked. Installed plugins: {_installed_list(entry_points)}.",
+                    MilesPluginWarning, stacklevel=3,
+                )
+
+    def _load_entry_point(self, ep: PluginEntryPoint, requested_as: str | None) -> None:
+        info = PluginInfo(ep.name, ep.distribution, ep.version, "active", origin="entry-point", target=ep.value)
         try:
             plugin = ep.load()
-            self._register_checked(plugin, ep.name)
+            self._add_plugin(plugin, info)
         except Exception as exc:
-            self._plugin_failed(ep.name, ep.distribution, ep.version, exc, explicitly_requested)
-            return
-        self.plugin_infos[ep.name] = PluginInfo(ep.name, ep.distribution, ep.version, "active")
+            self._plugin_failed(info, exc, requested_as)
 
-    def _load_module(self, module_name: str) -> None:
+    def _load_module(self, module_name: str, entry_points: list[PluginEntryPoint]) -> None:
+        distribution, version = distribution_of_module(module_name)
+        info = PluginInfo(module_name, distribution, version, "active", origin="module", target=module_name)
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                installed = sorted({ep.name for ep in iter_plugin_entry_points()})
-                raise PluginError(
-                    f"-p {module_name}: no installed plugin, distribution or importable module has this name. "
-                    f"Installed plugins: {', '.join(installed) or 'none'}."
-                ) from exc
-            self._plugin_failed(module_name, None, None, exc, True)
+            missing = exc.name or ""
+            if missing and (module_name == missing or module_name.startswith(missing + ".")):
+                raise UnknownNameError(self._unknown_plugin_message(module_name, entry_points)) from exc
+            self._plugin_failed(info, exc, module_name)  # the module exists; something it imports does not
+            return
         except Exception as exc:
-            self._plugin_failed(module_name, None, None, exc, True)
-        else:
-            self.register_plugin(module, module_name)
-
-    def register_plugin(self, plugin: Any, name: str, provenance: Provenance | None = None) -> None:
-        """Register an object or module with ``miles_*`` hooks under ``name`` (used by tests and ``-p``)."""
+            self._plugin_failed(info, exc, module_name)
+            return
         try:
-            self._register_checked(plugin, name)
+            self._add_plugin(module, info)
         except Exception as exc:
-            raise PluginError(f"plugin {name!r} cannot be registered: {exc}") from exc
-        prov = provenance or Provenance(name)
-        self.plugin_infos[name] = PluginInfo(name, prov.distribution, prov.version, "active")
+            self._plugin_failed(info, exc, module_name)
+
+    def _unknown_plugin_message(self, name: str, entry_points: list[PluginEntryPoint]) -> str:
+        message = (f"{self.selection.origin_of(name)}: no installed plugin, distribution or importable module "
+                   f"has this name.")
+        for distribution, (ep_name, module) in FIRST_PARTY_DISTRIBUTIONS.items():
+            if name in (ep_name, module) or normalize_distribution_name(name) == distribution:
+                message += f" {name!r} is provided by {distribution}: pip install {distribution}."
+                break
+        else:
+            candidates = sorted({ep.name for ep in entry_points} | {ep.distribution for ep in entry_points if ep.distribution})
+            close = difflib.get_close_matches(name, candidates, n=1)
+            if close:
+                message += f" Did you mean {close[0]!r}?"
+        return message + f" Installed plugins: {_installed_list(entry_points)}."
+
+    def _plugin_failed(self, info: PluginInfo, exc: Exception, requested_as: str | None) -> None:
+        where = f"plugin {info.name!r}"
+        if info.distribution:
+            where += f" from {info.distribution} {info.version or ''}".rstrip()
+        reason = _error_text(exc)
+        if requested_as is not None or self.selection.strict:
+            why = (f"it was named with {self.selection.origin_of(requested_as)}" if requested_as is not None
+                   else "MILES_STRICT_PLUGINS is set")
+            raise PluginError(
+                f"{where} failed to load: {reason}\nThis is an error because {why}. Fix or uninstall "
+                f"{info.distribution or info.name}, or leave it out with -p no:{info.name}."
+            ) from exc
+        info.status, info.error, info.provides, info.hooks = "failed", reason, {}, []
+        self.plugin_infos[info.name] = info
+        warnings.warn(
+            f"{where} failed to load and is skipped: {reason}\n"
+            f"Disable it with -p no:{info.name}, or set MILES_STRICT_PLUGINS=1 to make this an error.",
+            MilesPluginWarning, stacklevel=4,
+        )
+
+    # ------------------------------------------------------------------------------------ registration
+
+    def _add_plugin(self, plugin: Any, info: PluginInfo) -> None:
+        """Register ``plugin`` and collect its specs now, so a broken one fails as a whole, at load."""
+        if inspect.isclass(plugin):
+            plugin = plugin()  # a class with hook methods: instantiate it, as pytest does for entry-point classes
+        if self.is_registered(plugin):
+            raise PluginError(f"{plugin!r} is already registered as plugin {self.get_name(plugin)!r}")
+        if info.name in self.plugin_infos and self.plugin_infos[info.name].status == "active":
+            raise PluginError(f"a plugin named {info.name!r} is already registered; pick another name")
+        self.register(plugin, name=info.name)
+        try:
+            unknown = sorted(self._unknown_hooks(plugin))
+            if unknown:
+                raise PluginError("; ".join(_unknown_hook_message(hook) for hook in unknown))
+            provenance = info.provenance
+            specs = list(self._collect_specs(plugin, provenance))
+        except BaseException:
+            self.unregister(plugin)
+            raise
+        info.provides = {}
+        for kind, spec, _ in specs:
+            info.provides.setdefault(kind, []).append(spec.name)
+        info.hooks = sorted(impl_name for impl_name, caller in vars(self.hook).items()
+                            if any(impl.plugin is plugin for impl in caller.get_hookimpls()))
+        self.plugin_infos[info.name] = info
+        self._plugin_specs[info.name] = specs
         self._registries = None
 
-    def _register_checked(self, plugin: Any, name: str) -> None:
-        if isinstance(plugin, type) and not isinstance(plugin, ModuleType):
-            plugin = plugin()  # a class with hook methods: instantiate it, as pytest does for entry-point classes
-        self.register(plugin, name=name)
-        unknown = [
-            hook_name for hook_name, caller in vars(self.hook).items()
-            if not caller.has_spec() and any(impl.plugin is plugin for impl in caller.get_hookimpls())
-        ]
-        if unknown:
-            self.unregister(plugin)
-            known = ", ".join(sorted(h for h in vars(self.hook) if getattr(self.hook, h).has_spec()))
-            raise PluginError(f"unknown hook(s) {', '.join(sorted(unknown))}; the miles hooks are: {known}")
+    def _unknown_hooks(self, plugin: Any) -> Iterable[str]:
+        for hook_name, caller in vars(self.hook).items():
+            if caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin and not impl.optionalhook:
+                    yield hook_name
 
-    def _plugin_failed(self, name: str, distribution: str | None, version: str | None, exc: Exception,
-                       explicitly_requested: bool) -> None:
-        where = f"plugin {name!r}" + (f" from {distribution} {version}" if distribution else "")
-        reason = f"{type(exc).__name__}: {exc}"
-        if self.selection.strict or explicitly_requested:
-            why = "it was named with -p" if explicitly_requested else "MILES_STRICT_PLUGINS is set"
-            raise PluginError(f"{where} failed to load ({reason}); this is an error because {why}.") from exc
-        self.plugin_infos[name] = PluginInfo(name, distribution, version, "failed", error=reason)
-        message = (f"{where} failed to load and is skipped: {reason}. "
-                   f"Disable it with -p no:{name}, or set MILES_STRICT_PLUGINS=1 to make this an error.")
-        warnings.warn(message, MilesPluginWarning, stacklevel=2)
+    def _collect_specs(self, plugin: Any, provenance: Provenance) -> Iterable[tuple[str, Any, Provenance]]:
+        for kind, hook_name in KINDS.items():
+            expected = SPEC_TYPES[hook_name]
+            for impl in getattr(self.hook, hook_name).get_hookimpls():
+                if impl.plugin is not plugin:
+                    continue
+                if impl.hookwrapper or impl.wrapper:
+                    raise PluginError(f"{hook_name} cannot be a wrapper: it only yields {expected.__name__} specs")
+                try:
+                    result = impl.function()
+                except Exception as exc:
+                    raise PluginError(f"{hook_name}() raised {type(exc).__name__}: {exc}") from exc
+                if result is None:
+                    continue
+                if isinstance(result, expected) or not isinstance(result, Iterable):
+                    raise PluginError(
+                        f"{hook_name}() must yield {expected.__name__} specs (or return a list of them), "
+                        f"got {type(result).__name__}"
+                    )
+                try:
+                    specs = list(result)
+                except Exception as exc:
+                    raise PluginError(f"{hook_name}() raised {type(exc).__name__}: {exc}") from exc
+                for spec in specs:
+                    if not isinstance(spec, expected):
+                        raise PluginError(
+                            f"{hook_name}() yielded {type(spec).__name__} {getattr(spec, 'name', spec)!r}, "
+                            f"expected {expected.__name__}"
+                        )
+                    yield kind, spec, provenance
+
+    def register_plugin(self, plugin: Any, name: str | None = None, provenance: Provenance | None = None,
+                        *, origin: str = "object", target: str | None = None) -> str:
+        """Register an object, class or module with ``miles_*`` hooks; return the name it got.
+
+        Used by tests (``miles_core.testing``'s ``register_plugin`` fixture) and by the
+        ``--custom-megatron-*-hook-path`` flags. Any problem is a :class:`PluginError` naming the plugin.
+        """
+        name = name or (plugin.__name__ if isinstance(plugin, ModuleType) else
+                        getattr(plugin, "__name__", None) or type(plugin).__name__)
+        prov = provenance or Provenance(name)
+        info = PluginInfo(name, prov.distribution, prov.version, "active", origin=origin, target=target)
+        try:
+            self._add_plugin(plugin, info)
+        except Exception as exc:
+            raise PluginError(f"plugin {name!r} cannot be registered: {_error_text(exc)}") from exc
+        return name
+
+    def unregister_plugin(self, name: str) -> None:
+        """Undo :meth:`register_plugin` (or a loaded plugin): its hooks, specs and listing entry go."""
+        if self.get_plugin(name) is not None:
+            self.unregister(name=name)
+        self.plugin_infos.pop(name, None)
+        self._plugin_specs.pop(name, None)
+        self._registries = None
 
     # --------------------------------------------------------------------------------------- registries
 
     def add_adhoc_spec(self, kind: str, spec: Any, source: str) -> None:
-        """Register a spec built from a ``--*-path`` flag (``source`` says which, for listings and errors)."""
+        """Register a spec built from a ``--*-path`` flag.
+
+        ``source`` is the flag and its value (``"--custom-rm-path my.mod:fn"``); listings and errors show it
+        as the spec's provenance. Adding the same spec name again from the same source replaces it, so
+        registering the path flags twice is harmless.
+        """
+        kind = kind.removeprefix("miles_")
         if kind not in KINDS:
             raise ValueError(f"unknown registry {kind!r}; one of {sorted(KINDS)}")
-        self._adhoc.append((kind, spec, Provenance(source)))
+        expected = SPEC_TYPES[KINDS[kind]]
+        if not isinstance(spec, expected):
+            raise TypeError(f"{source}: a {kind} spec must be {expected.__name__}, got {type(spec).__name__}")
+        flag, _, target = source.partition(" ")
+        self._adhoc[(kind, spec.name)] = (spec, Provenance(source))
+        info = self.plugin_infos.get(flag)
+        if info is None or info.origin != "flag":
+            info = self.plugin_infos[flag] = PluginInfo(flag, None, None, "active", origin="flag", target=target)
+        info.target = target
+        info.provides = {kind: [spec.name]}
         self._registries = None
 
+    def iter_specs(self) -> Iterable[tuple[str, Any, Provenance]]:
+        """Every ``(kind, spec, provenance)`` of the loaded plugins, then the ad-hoc ones, unchecked.
+
+        For listings: unlike :meth:`registries` this does not fail on duplicate names.
+        """
+        for specs in self._plugin_specs.values():
+            yield from specs
+        for (kind, _), (spec, provenance) in self._adhoc.items():
+            yield kind, spec, provenance
+
+    def conflicts(self) -> str | None:
+        """The duplicate-name error :meth:`registries` would raise, or ``None``."""
+        try:
+            build_registries(self.iter_specs())
+        except DuplicateNameError as exc:
+            return str(exc)
+        return None
+
     def registries(self) -> dict[str, Registry]:
-        """All registries, built on first use by calling every registration hook once per plugin."""
+        """All registries, built on first use from every loaded plugin's specs and the ad-hoc specs.
+
+        Raises :class:`DuplicateNameError` naming every provider when two plugins use one name.
+        """
         if self._registries is None:
-            registries = {kind: Registry(kind) for kind in KINDS}
-            for kind, hook_name in KINDS.items():
-                caller = getattr(self.hook, hook_name)
-                for impl in caller.get_hookimpls():  # registration order
-                    provenance = self._provenance_of(impl.plugin_name)
-                    try:
-                        specs = list(impl.function() or ())
-                    except Exception as exc:
-                        raise PluginError(
-                            f"{provenance.describe()}: {hook_name}() raised {type(exc).__name__}: {exc}"
-                        ) from exc
-                    for spec in specs:
-                        registries[kind].add(spec, provenance)
-                        info = self.plugin_infos.get(impl.plugin_name)
-                        if info is not None:
-                            info.provides.setdefault(kind, []).append(spec.name)
-            for kind, spec, provenance in self._adhoc:
-                registries[kind].add(spec, provenance)
-            self._registries = registries
+            self._registries = build_registries(self.iter_specs())
         return self._registries
 
     def registry(self, kind: str) -> Registry:
-        if kind.startswith("miles_"):
-            kind = kind.removeprefix("miles_")
-        try:
-            return self.registries()[kind]
-        except KeyError:
-            raise ValueError(f"unknown registry {kind!r}; one of {sorted(KINDS)}") from None
+        """The registry of one kind: ``reward_models`` (or the hook name ``miles_reward_models``)."""
+        kind = kind.removeprefix("miles_")
+        if kind not in KINDS:
+            raise ValueError(f"unknown registry {kind!r}; one of {sorted(KINDS)}")
+        return self.registries()[kind]
 
     def get(self, kind: str, name: str, *, flag: str | None = None) -> Any:
         """Shorthand for ``registry(kind).get(name, flag=flag)``."""
@@ -350,9 +421,16 @@ class MilesPluginManager(pluggy.PluginManager):
     def provenance(self, kind: str, name: str) -> Provenance:
         return self.registry(kind).provenance(name)
 
-    def _provenance_of(self, plugin_name: str) -> Provenance:
-        info = self.plugin_infos.get(plugin_name)
-        return info.provenance if info else Provenance(plugin_name)
+
+def _installed_list(entry_points: list[PluginEntryPoint]) -> str:
+    listed = [f"{ep.name} ({ep.distribution})" if ep.distribution else ep.name for ep in entry_points]
+    return ", ".join(listed) or "none"
+
+
+def _unknown_hook_message(hook: str) -> str:
+    close = difflib.get_close_matches(hook, HOOK_NAMES, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else "see miles_core.plugins.hookspecs for the hooks"
+    return f"{hook} is not a miles hook ({hint})"
 
 
 def _names_entry_point(name: str, ep: PluginEntryPoint) -> bool:
@@ -362,8 +440,13 @@ def _names_entry_point(name: str, ep: PluginEntryPoint) -> bool:
 
 
 def build_plugin_manager(selection: PluginSelection | Mapping[str, Any] | None = None) -> MilesPluginManager:
-    """Build and load a manager for ``selection`` (a :class:`PluginSelection` or its ``to_dict()``)."""
-    if selection is not None and not isinstance(selection, PluginSelection):
+    """Build and load a manager for ``selection`` (a :class:`PluginSelection` or its ``to_dict()``).
+
+    With no selection, the options come from this process's environment (``MILES_PLUGINS``, ...).
+    """
+    if selection is None:
+        selection = PluginSelection.from_options()
+    elif not isinstance(selection, PluginSelection):
         selection = PluginSelection.from_dict(selection)
     return MilesPluginManager(selection).load_selected()
 
@@ -379,7 +462,3 @@ def plugin_manager_from_args(args: Any) -> MilesPluginManager:
 
     register_path_specs(pm, args)
     return pm
-
-
-if sys.version_info < (3, 11):  # pragma: no cover
-    raise RuntimeError("miles-core needs Python 3.11 or newer")

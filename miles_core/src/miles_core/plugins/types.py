@@ -223,6 +223,9 @@ class ModelSpec(_Spec):
     - ``layer_spec(args, config, vp_stage=None) -> ModuleSpec``: megatron-core layer/block spec.
     - ``hf_to_megatron(hf_config, named_tensors: Iterable[(name, Tensor)]) -> Iterator[(name, Tensor)]``
       and ``megatron_to_hf`` the other way, streaming tensor by tensor.
+    - ``gpt_model_kwargs(hf_config) -> dict``: the ``GPTModel`` arguments that are not in
+      ``TransformerConfig`` (``vocab_size``, ``max_sequence_length``, ``position_embedding_type``,
+      ``rotary_base``, ``share_embeddings_and_output_weights``, ...).
     """
 
     hf_architectures: tuple[str, ...] = ()
@@ -231,6 +234,7 @@ class ModelSpec(_Spec):
     layer_spec: Callable[..., Any] | None = None
     hf_to_megatron: Callable[..., Any] | None = None
     megatron_to_hf: Callable[..., Any] | None = None
+    gpt_model_kwargs: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()

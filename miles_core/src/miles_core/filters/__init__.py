@@ -1,0 +1,1 @@
+"""Filters of a rollout: dynamic sampling (per group), buffer (at dequeue) and per sample."""

@@ -1,0 +1,102 @@
+"""``distributed`` mode: trainer rank 0 broadcasts each tensor to the engines through a process group.
+
+Per sync (the session SGLang documents):
+
+1. ``/init_weights_update_group`` on every engine, each told its ``rank_offset`` in a group of
+   ``1 + Σ engine ranks`` processes, while trainer rank 0 joins as rank 0 (gloo on CPU, NCCL on GPU);
+2. per bucket: ``/update_weights_from_distributed`` with the bucket's names, dtypes and shapes on every
+   engine (they wait to receive), while rank 0 ``broadcast``s each tensor in that order; the last
+   bucket carries ``weight_version`` and ``flush_cache``;
+3. ``/destroy_weights_update_group`` and the trainer destroys its side.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Iterable
+
+import torch
+
+from miles_core.training.weight_sync.engine_http import EngineCaller, WeightSyncError
+from miles_core.training.weight_sync.hf_tensors import NamedTensor
+from miles_core.training.weight_sync.process_group import (
+    destroy_custom_process_group,
+    free_port,
+    init_custom_process_group,
+)
+
+__all__ = ["dtype_name", "send_distributed"]
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.bfloat16`` → ``"bfloat16"`` (what SGLang's payload carries)."""
+    return str(dtype).removeprefix("torch.")
+
+
+def send_distributed(
+    caller: EngineCaller,
+    buckets: Iterable[list[NamedTensor]],
+    *,
+    weight_version: str,
+    master_address: str,
+    ranks_per_engine: list[int],
+    backend: str,
+    timeout_s: float = 600.0,
+) -> int:
+    """Run one distributed update against every engine of ``caller``; returns bytes broadcast."""
+    group_name = f"miles-weights-{uuid.uuid4().hex[:12]}"
+    port = free_port(master_address)
+    world_size = 1 + sum(ranks_per_engine)
+    offsets = [1 + sum(ranks_per_engine[:i]) for i in range(len(ranks_per_engine))]
+    init_payloads = [
+        {"master_address": master_address, "master_port": port, "rank_offset": offset, "world_size": world_size,
+         "group_name": group_name, "backend": backend}
+        for offset in offsets
+    ]
+    joining = caller.submit_all("/init_weights_update_group", init_payloads)
+    try:
+        group = init_custom_process_group(backend=backend, master_address=master_address, master_port=port, rank=0,
+                                          world_size=world_size, group_name=group_name, timeout_s=timeout_s)
+    except Exception as exc:
+        try:
+            caller.wait_all(joining)
+        except WeightSyncError as engine_error:
+            raise engine_error from exc
+        raise WeightSyncError(f"could not form the weight-update group {group_name} on port {port}: {exc}") from exc
+    caller.wait_all(joining)
+    sent = 0
+    try:
+        pending = None
+        for bucket in buckets:
+            if pending is not None:
+                sent += _broadcast_bucket(caller, group, group_name, pending, last=False, weight_version=weight_version)
+            pending = bucket
+        if pending is None:
+            raise ValueError("the model has no tensors to send")
+        sent += _broadcast_bucket(caller, group, group_name, pending, last=True, weight_version=weight_version)
+    finally:
+        try:
+            caller.post_all("/destroy_weights_update_group", {"group_name": group_name})
+        finally:
+            destroy_custom_process_group(group)
+    return sent
+
+
+def _broadcast_bucket(caller: EngineCaller, group, group_name: str, bucket: list[NamedTensor], *, last: bool,
+                      weight_version: str) -> int:
+    import torch.distributed as dist
+
+    payload = {
+        "names": [name for name, _ in bucket],
+        "dtypes": [dtype_name(t.dtype) for _, t in bucket],
+        "shapes": [list(t.shape) for _, t in bucket],
+        "group_name": group_name,
+        "flush_cache": last,
+    }
+    if last:
+        payload["weight_version"] = weight_version
+    receiving = caller.submit_all("/update_weights_from_distributed", payload)
+    for _, tensor in bucket:
+        dist.broadcast(tensor, src=0, group=group)
+    caller.wait_all(receiving)
+    return sum(t.numel() * t.element_size() for _, t in bucket)
