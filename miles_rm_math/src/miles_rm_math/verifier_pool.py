@@ -170,11 +170,14 @@ class VerifierPool:
     """``num_workers`` math-verify processes; :meth:`check` is safe to call from any thread.
 
     ``worker_command`` replaces ``python -m miles_rm_math._worker`` (tests use it to stand in a worker
-    that hangs in native code or crashes).
+    that hangs in native code or crashes); ``hard_grace_s`` is how long a worker may overrun its timeout
+    before it is killed.
     """
 
-    def __init__(self, options: VerifierOptions, *, worker_command: Sequence[str] | None = None) -> None:
+    def __init__(self, options: VerifierOptions, *, worker_command: Sequence[str] | None = None,
+                 hard_grace_s: float = HARD_GRACE_S) -> None:
         self.options = options
+        self.hard_grace_s = hard_grace_s
         self.worker_command = list(worker_command) if worker_command is not None else [
             sys.executable, "-m", "miles_rm_math._worker", "--memory-limit-mb", str(options.memory_limit_mb)]
         self._idle: queue.LifoQueue[_Worker | None] = queue.LifoQueue()  # warm workers first
@@ -197,7 +200,7 @@ class VerifierPool:
             timeout_s = self.options.timeout_s
             request = {"id": next(self._request_ids), "golds": list(golds), "answer": answer, "timeout": timeout_s}
             self._count("checks")
-            reply = worker.ask(request, deadline=time.monotonic() + timeout_s + HARD_GRACE_S)
+            reply = worker.ask(request, deadline=time.monotonic() + timeout_s + self.hard_grace_s)
             if reply is None:
                 worker.kill()
                 worker = self._start_worker()  # warm up the replacement while the caller moves on

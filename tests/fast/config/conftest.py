@@ -52,9 +52,10 @@ def base_argv(model_dir: Path, prompt_file: Path, tmp_path: Path) -> list[str]:
 def parse(bare_pm, base_argv):
     """``parse(*flags)``: parse_and_validate(base_argv + flags) with the bare manager."""
 
-    def _parse(*flags: str, base: bool = True, **kwargs):
+    def _parse(*flags: str, base: bool = True, allow_warnings: bool = False, **kwargs):
         with warnings.catch_warnings():
-            warnings.simplefilter("error")  # an unexpected ConfigWarning fails the test
+            # An unexpected ConfigWarning fails the test; tests expecting one use pytest.warns + allow_warnings.
+            warnings.simplefilter("always" if allow_warnings else "error")
             return parse_and_validate([*(base_argv if base else []), *flags], bare_pm, **kwargs)
 
     return _parse

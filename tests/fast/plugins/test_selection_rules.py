@@ -106,7 +106,7 @@ def test_dash_p_no_that_matches_nothing_warns(good_and_other):
     message = str(record[0].message)
     assert message.startswith(
         "-p no:fake_goood matches no installed plugin, distribution or requested module; nothing was blocked. "
-        "Installed plugins: ")
+        "Did you mean 'fake_good'? Installed plugins: ")
     assert "fake_good (miles-fake-good)" in message
 
 

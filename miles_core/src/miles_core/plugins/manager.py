@@ -196,9 +196,13 @@ class MilesPluginManager(pluggy.PluginManager):
             hits_ep = any(self._blocked_by(ep.name, ep.distribution, ep.value) == blocked for ep in entry_points)
             hits_request = any(self._blocked_by(r, None, r) == blocked for r in requested)
             if not (hits_ep or hits_request):
+                candidates = sorted({ep.name for ep in entry_points} | {ep.distribution for ep in entry_points
+                                                                       if ep.distribution})
+                close = difflib.get_close_matches(blocked, candidates, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
                 warnings.warn(
                     f"-p no:{blocked} matches no installed plugin, distribution or requested module; "
-                    f"nothing was blocked. Installed plugins: {_installed_list(entry_points)}.",
+                    f"nothing was blocked.{hint} Installed plugins: {_installed_list(entry_points)}.",
                     MilesPluginWarning, stacklevel=3,
                 )
 

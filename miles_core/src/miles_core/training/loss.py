@@ -264,26 +264,26 @@ def policy_loss(
         pg = pg * opsm_keep
         metrics["opsm_clipfrac"] = reducer(1.0 - opsm_keep)
 
-    pg_masks = masks
+    pg_masks, pg_default_reducer = masks, reducer
     rollout_list = batch.get("rollout_log_probs")
     use_tis, want_mismatch = flag(args, "use_tis"), flag(args, "get_mismatch_metrics")
     if use_tis or want_mismatch:
         train_list = _require(batch, "log_probs", "the trainer-recomputed old log-probs (TIS)")
         _require(batch, "rollout_log_probs", "rollout log-probs (--use-tis / --get-mismatch-metrics)")
-        metrics["ois"] = reducer(torch.exp(torch.clamp(-ppo_kl.detach(), -20.0, 20.0)))
-        tis_fn = _tis_function(args)
-        weighted, pg_masks, tis_metrics = tis_fn(
+        metrics["ois"] = reducer(torch.exp(torch.clamp(-ppo_kl.detach(), -pl.LOG_RATIO_CLAMP, pl.LOG_RATIO_CLAMP)))
+        weighted, tis_masks, tis_metrics = _tis_function(args)(
             args=args, pg_loss=pg, train_log_probs=_on(train_list, new), rollout_log_probs=_on(rollout_list, new),
             loss_masks=masks, total_lengths=total_lengths, response_lengths=response_lengths,
             parallel_state=None, max_seq_lens=None,
         )
-        if use_tis:
+        if use_tis:  # --get-mismatch-metrics alone only observes
             pg = weighted
-        pg_masks = as_token_tensors(pg_masks, like=log_probs) if use_tis else masks
+            if tis_masks is not masks:  # a rejecting TIS function changes the pg-loss denominators
+                pg_masks, pg_default_reducer = as_token_tensors(tis_masks, like=log_probs), None
         # Miles reduces TIS metrics with the pre-rejection masks (anatomy §2, --custom-tis-function-path).
         metrics.update({name: reducer(value.detach().float()) for name, value in tis_metrics.items()})
 
-    pg_reducer = _pg_loss_reducer(args, total_lengths, response_lengths, pg_masks, reducer if pg_masks is masks else None)
+    pg_reducer = _pg_loss_reducer(args, total_lengths, response_lengths, pg_masks, pg_default_reducer)
     pg_loss = pg_reducer(pg)
     metrics["pg_loss"] = pg_loss
     metrics["pg_clipfrac"] = reducer(clipfrac)
@@ -303,7 +303,9 @@ def policy_loss(
 
     if flag(args, "use_kl_loss"):
         ref = torch.cat(_on(_require(batch, "ref_log_probs", "reference log-probs (--use-kl-loss)"), new)).detach()
-        ratio = torch.exp(torch.clamp(new - old, -20.0, 20.0)).detach() if flag(args, "use_unbiased_kl") else None
+        ratio = None
+        if flag(args, "use_unbiased_kl"):
+            ratio = torch.exp(torch.clamp(new - old, -pl.LOG_RATIO_CLAMP, pl.LOG_RATIO_CLAMP)).detach()
         kl = compute_approx_kl(new, ref, flag(args, "kl_loss_type"), importance_ratio=ratio)
         kl_loss = reducer(pl.zero_where_masked(kl, mask))
         metrics["kl_loss"] = kl_loss
@@ -316,7 +318,9 @@ def policy_loss(
         metrics["train_rollout_kl"] = reducer(compute_approx_kl(rollout, train_old, "low_var_kl"))
     teacher_list = batch.get("teacher_log_probs")
     if getattr(estimator, "needs_teacher", False) and teacher_list is not None:
-        metrics["opd_reverse_kl"] = reducer(old - torch.cat(_on(teacher_list, new)).detach())
+        # teacher log-probs may cover prompt + response: keep each sample's last response_length entries
+        teacher = torch.cat([t[t.numel() - n:] for t, n in zip(_on(teacher_list, new), response_lengths, strict=True)])
+        metrics["opd_reverse_kl"] = reducer(old - teacher.detach())
 
     if new.numel() == 0:  # keep the graph connected on an empty micro-batch
         loss = loss + 0.0 * new.sum()

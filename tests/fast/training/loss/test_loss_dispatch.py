@@ -130,7 +130,7 @@ def test_opsm_masks_stale_negative_samples(make_args, estimators):
 
 
 def test_opd_reverse_kl_metric(make_args, estimators):
-    batch = one_sample(teacher_log_probs=[t(-1.5, -1.0)])
+    batch = one_sample(teacher_log_probs=[t(-7.0, -1.5, -1.0)])  # prompt token first: only the last 2 count
     _, metrics, _ = run(make_args(), batch, estimators["on_policy_distillation"])
     assert metrics["opd_reverse_kl"] == pytest.approx((0.5 - 1.0) / 2)
 
@@ -270,3 +270,23 @@ def test_custom_loss_function_path(make_args, estimators, tmp_path, monkeypatch)
                                      logits=torch.zeros(1, 2, 5))
     assert loss.item() == pytest.approx(1.0)  # 2.0 / B
     assert float(metrics["nll"]) == pytest.approx(1.0) and float(metrics["loss"]) == pytest.approx(1.0)
+
+
+REJECTING_TIS_MODULE = '''
+import torch
+
+def reject_second_token(*, args, pg_loss, train_log_probs, rollout_log_probs, loss_masks, **kwargs):
+    masks = [m.clone() for m in loss_masks]
+    masks[0][1] = 0.0
+    return pg_loss * 3.0, masks, {"my_rejected": torch.tensor([0.0, 1.0])}
+'''
+
+
+def test_rejecting_custom_tis_changes_only_the_pg_loss_denominator(make_args, estimators, tmp_path, monkeypatch):
+    (tmp_path / "my_rejecting_tis_for_tests.py").write_text(REJECTING_TIS_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    args = make_args(use_tis=True, custom_tis_function_path="my_rejecting_tis_for_tests:reject_second_token")
+    batch = one_sample(rollout_log_probs=[t(-1.0, -2.0)], advantages=[t(1.0, 2.0)])
+    _, metrics, _ = run(args, batch, estimators["grpo"])
+    assert metrics["pg_loss"] == pytest.approx(-3.0)  # token 0 only: 3·(−1) over one remaining token
+    assert metrics["my_rejected"] == pytest.approx(0.5)  # metrics keep the pre-rejection masks

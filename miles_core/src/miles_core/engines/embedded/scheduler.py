@@ -168,8 +168,9 @@ class Scheduler:
     def load(self) -> dict[str, int]:
         with self._cond:
             waiting = len(self._waiting)
-        return {"num_running_reqs": len(self._running), "num_waiting_reqs": waiting,
-                "num_tokens": sum(len(s.prompt_ids) + len(s.output_ids) for s in list(self._running))}
+        running = [s for s in list(self._running) if not s.finished]
+        return {"num_running_reqs": len(running), "num_waiting_reqs": waiting,
+                "num_tokens": sum(len(s.prompt_ids) + len(s.output_ids) for s in running)}
 
     # ---------------------------------------------------------------------------------- the loop
 
