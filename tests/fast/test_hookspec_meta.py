@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from miles_core.plugins import hookspecs
 from miles_core.plugins.types import SPEC_TYPES
 

@@ -12,9 +12,10 @@ Importing this module is cheap (no torch, no transformers), so the plugin module
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["QwenFamily", "QwenArchitecture", "FAMILIES", "read_architecture", "hf_config_dict"]
 

@@ -64,20 +64,21 @@ def format_count(count: int) -> str:
 
 def run_create(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     stdout = stdout or sys.stdout
-    from miles_models_qwen.presets import create_checkpoint, preset_architecture
     from miles_models_qwen.hf_parameters import count_parameters
+    from miles_models_qwen.presets import create_checkpoint, preset_architecture
 
     try:
         preset = get_preset(args.arch, args.preset)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"miles: error: {exc}", file=sys.stderr)
         return 2
     out: Path = args.out
     if out.exists() and any(out.iterdir()) and not args.force:
-        print(f"error: {out} exists and is not empty; choose another --out or pass --force", file=sys.stderr)
+        print(f"miles: error: {out} exists and is not empty; choose another --out or pass --force", file=sys.stderr)
         return 2
     total, _ = count_parameters(preset_architecture(preset.arch, preset.name, args.tokenizer))
-    print(f"creating {preset.arch}/{preset.name} ({format_count(total)} parameters) in {out} ...", file=stdout)
+    label = f"{preset.arch.replace('_', '-')}/{preset.name}"
+    print(f"creating {label} ({format_count(total)} parameters) in {out} ...", file=stdout)
     started = time.perf_counter()
     create_checkpoint(preset.arch, preset.name, out, seed=args.seed, tokenizer=args.tokenizer, dtype=args.dtype)
     size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
@@ -121,6 +122,7 @@ def run_list(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     ]
     widths = [max(len(line[i]) for line in table) for i in range(len(header) - 1)]
     for line in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)) + "  " + line[-1], file=stdout)
+        cells = (cell.ljust(width) for cell, width in zip(line[:-1], widths, strict=True))
+        print("  ".join(cells) + "  " + line[-1], file=stdout)
     print("\nCreate one with: miles models create --arch qwen3 --preset tiny --out ./tiny-qwen3", file=stdout)
     return 0

@@ -10,8 +10,9 @@ tensor per expert), which is what ``save_pretrained`` writes and SGLang loads.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Literal
 
 from miles_models_qwen.architecture import QwenArchitecture
 

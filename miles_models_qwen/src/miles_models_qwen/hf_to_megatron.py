@@ -13,7 +13,8 @@ Both HF spellings of MoE experts are accepted: the hub's one-tensor-per-expert n
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from miles_models_qwen.architecture import QwenArchitecture, QwenFamily, read_architecture
 from miles_models_qwen.fused_tensors import fuse_gate_up, fuse_qkv

@@ -14,8 +14,9 @@ padding and a Qwen (ChatML) chat template, and load with ``AutoTokenizer.from_pr
 from __future__ import annotations
 
 import string
+from collections.abc import Iterator
 from importlib import resources
-from typing import TYPE_CHECKING, Iterator, Literal
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast

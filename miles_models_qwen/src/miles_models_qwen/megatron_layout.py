@@ -13,8 +13,8 @@ names. Build it from the model you load into with :meth:`MegatronLayout.from_nam
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 __all__ = ["MegatronLayout"]
 

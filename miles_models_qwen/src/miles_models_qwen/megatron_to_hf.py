@@ -13,7 +13,8 @@ metadata, not weights) are skipped. A padded vocabulary is cut back to the HF ``
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from miles_models_qwen.architecture import QwenArchitecture, QwenFamily, read_architecture
 from miles_models_qwen.fused_tensors import split_gate_up, split_qkv

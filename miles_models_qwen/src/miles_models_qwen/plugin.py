@@ -9,7 +9,8 @@ Nothing heavy is imported here (no torch, transformers or megatron), so ``miles 
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from miles_core import ModelSpec, hookimpl
 

@@ -39,6 +39,7 @@ __all__ = [
     "VerifierOptions",
     "VerifierPool",
     "VerifierStartupError",
+    "close_pools",
     "default_num_workers",
     "get_pool",
 ]
@@ -279,7 +280,8 @@ def get_pool(options: VerifierOptions) -> VerifierPool:
         return pool
 
 
-def _close_all_pools() -> None:
+def close_pools() -> None:
+    """Stop every pool of this process (their workers exit); the next check starts fresh workers."""
     with _POOLS_LOCK:
         pools = list(_POOLS.values())
         _POOLS.clear()
@@ -294,5 +296,5 @@ def _forget_pools_after_fork() -> None:
     _POOLS_LOCK = threading.Lock()
 
 
-atexit.register(_close_all_pools)
+atexit.register(close_pools)
 os.register_at_fork(after_in_child=_forget_pools_after_fork)

@@ -4,9 +4,9 @@ import argparse
 import asyncio
 
 import pytest
+from miles_plugin_template.keyword_reward import keyword_match_reward, keyword_match_score
 
 from miles_core import Sample
-from miles_plugin_template.keyword_reward import keyword_match_reward, keyword_match_score
 
 LABEL = ["Paris", "re:<answer>.*</answer>", "France"]
 

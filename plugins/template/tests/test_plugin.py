@@ -3,9 +3,8 @@
 import argparse
 
 import pytest
-
-from miles_core.plugins.selection import PluginSelection
 from miles_core.plugins.manager import build_plugin_manager
+from miles_core.plugins.selection import PluginSelection
 from miles_plugin_template import plugin
 from miles_plugin_template.keyword_reward import keyword_match_reward
 from miles_plugin_template.truncation_filter import truncation_limit
@@ -41,3 +40,13 @@ def test_discovered_through_its_entry_point(miles_fake_distribution):
         "reward_models": ["keyword_match"], "filters": ["truncation_limit"]}
     blocked = build_plugin_manager(PluginSelection(blocked=("template_copy",), autoload=True))
     assert blocked.plugin_infos["template_copy"].status == "blocked"
+
+
+def test_listed_by_miles_plugins(miles_cli, miles_fake_distribution):
+    """The CLI in-process, isolated from your shell's MILES_* variables and HOME."""
+    miles_fake_distribution("my-copy", "0.1.0", {"template_copy": "miles_plugin_template.plugin"})
+    result = miles_cli("plugins", "--json", env={"MILES_PLUGINS": "template_copy"})
+    assert result.exit_code == 0, result.stderr
+    rows = {row["name"]: row for row in result.json()["plugins"]}
+    assert rows["template_copy"]["status"] == "active"
+    assert rows["template_copy"]["provides"]["reward_models"] == ["keyword_match"]

@@ -3,9 +3,9 @@
 import argparse
 
 import pytest
+from miles_plugin_template.truncation_filter import truncated_fraction, truncation_limit
 
 from miles_core import DynamicFilterOutput, Sample, SampleStatus
-from miles_plugin_template.truncation_filter import truncated_fraction, truncation_limit
 
 
 def _group(truncated: int, completed: int) -> list[Sample]:

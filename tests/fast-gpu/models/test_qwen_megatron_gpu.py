@@ -54,6 +54,7 @@ def megatron_world():
 @pytest.fixture(scope="module")
 def specs():
     from miles_core.plugins.manager import MilesPluginManager
+
     from miles_models_qwen import plugin
 
     pm = MilesPluginManager()
@@ -62,9 +63,8 @@ def specs():
 
 
 def perturbed_hf_model(arch: str, tmp_path):
-    from transformers import AutoModelForCausalLM
-
     from miles_models_qwen.presets import create_checkpoint
+    from transformers import AutoModelForCausalLM
 
     path = create_checkpoint(arch, "tiny", tmp_path / arch, seed=0)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
@@ -111,8 +111,9 @@ def check_against_hf(spec, hf_model, megatron_model) -> float:
     diff = (actual.float() - expected.float()).abs().max().item()
     assert diff < LOGITS_ATOL, diff
 
-    from miles_models_qwen import read_architecture
     from miles_models_qwen.hf_parameters import iter_hf_parameters
+
+    from miles_models_qwen import read_architecture
 
     exported = dict(spec.megatron_to_hf(hf_model.config, megatron_model.state_dict().items()))
     assert set(exported) == {p.name for p in iter_hf_parameters(read_architecture(hf_model.config))}

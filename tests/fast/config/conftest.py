@@ -12,7 +12,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # miles_config_fake_plugin, also used by tests/fast/cli
 
 import miles_config_fake_plugin as fake  # noqa: E402
-
 from miles_core.config import parse_and_validate  # noqa: E402
 from miles_core.plugins.manager import MilesPluginManager  # noqa: E402
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from miles_core.config.batch_knobs import resolve_batch_knobs
 from miles_core.config.errors import ConfigError
 

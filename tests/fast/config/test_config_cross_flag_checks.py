@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from miles_core.config.errors import ConfigError
 from miles_core.config.notices import ConfigWarning
 
@@ -201,3 +200,13 @@ def test_run_dir_defaults_to_a_timestamp(parse, model_dir, prompt_file):
                  "--actor-num-gpus-per-node", "1", base=False)
     assert args.run_dir.startswith("runs/") and len(args.run_dir) == len("runs/20260101-120000")
 
+
+
+def test_a_bare_command_line_lists_every_missing_required_flag(parse):
+    with pytest.raises(ConfigError) as info:
+        parse(base=False)
+    assert str(info.value) == (
+        "missing required flags: --hf-checkpoint PATH (the HF model directory); --prompt-data FILE (a JSONL file of "
+        "prompts); --rollout-batch-size N (prompts per rollout) or --global-batch-size N. See 'miles train --help', "
+        "or start from examples/demo.args"
+    )

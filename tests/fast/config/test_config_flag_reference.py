@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from miles_core.config.arguments import build_train_parser
 from miles_core.config.parse import parse_train_args
 from miles_core.config.parser import format_default

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from miles_core.config.arg_files import expand_arg_files
 from miles_core.config.errors import ConfigError
 from miles_core.config.passthrough import split_passthrough

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from miles_core import RewardModelSpec, hookimpl
 from miles_core.config import parse_and_validate
 from miles_core.config.errors import ConfigError
+
+from miles_core import RewardModelSpec, hookimpl
 
 
 def test_defaults_resolve_and_record_provenance(parse):
@@ -17,7 +17,7 @@ def test_defaults_resolve_and_record_provenance(parse):
     assert (name, spec.name, provenance.plugin) == ("fsdp", "fsdp", "fake_defaults")
     assert selection.components["reward model"] is None  # --rm-type unset: per-sample metadata["rm_type"]
     assert args.rollout_engine == "embedded"
-    assert "auto: sglang sglang is not installed" in selection.notes["rollout engine"]
+    assert selection.notes["rollout engine"] == "auto, because sglang cannot run here: sglang is not installed"
     assert args.model_spec == "test_arch"
     assert "matched architectures ['TestArchForCausalLM']" in selection.notes["model spec"]
     assert [name for name, _ in selection.loggers] == ["stdout", "jsonl"]
@@ -159,3 +159,28 @@ def test_path_flags_become_adhoc_specs(bare_pm, base_argv, tmp_path, monkeypatch
 def test_plugin_selection_is_stored_for_ray_workers(parse):
     args = parse()
     assert args.plugin_selection["autoload"] is True and args.plugin == []
+
+
+class _RunnableSglang:
+    @hookimpl
+    def miles_engines(self):
+        from miles_core import EngineSpec
+
+        yield EngineSpec(name="sglang", description="SGLang that can run", command=lambda *a: ["true"])
+        yield EngineSpec(name="embedded", description="embedded", command=lambda *a: ["true"])
+
+
+def test_auto_engine_prefers_sglang_where_it_runs(base_argv):
+    import miles_config_fake_plugin as fake
+    from miles_core.plugins.manager import MilesPluginManager
+
+    pm = MilesPluginManager()
+    pm.register_plugin(fake.COMPONENTS_PLUGIN, name="fake_components")
+    pm.register_plugin(_RunnableSglang(), name="runnable_sglang")
+    argv = [*base_argv, "--data-source", "test_source", "--generate-function", "test_gen", "--rollout-function",
+            "test_rollout", "--buffer-filter", "test_buffer", "--advantage-estimator", "test_estimator",
+            "--train-backend", "test_backend"]
+    args, selection = parse_and_validate(argv, pm, return_selection=True)
+    assert args.rollout_engine == "sglang"
+    assert selection.notes["rollout engine"] == "auto, because sglang can run here"
+    assert selection.loggers == []  # no logger plugin loaded in this manager

@@ -6,10 +6,10 @@ import json
 import random
 
 import pytest
-
-from miles_core import DataSourceSpec, FilterSpec, hookimpl
 from miles_core.data.jsonl_source import JsonlDataSource, derive_num_rollout, state_path
 from miles_core.data.sample import SampleStatus
+
+from miles_core import DataSourceSpec, FilterSpec, hookimpl
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from miles_core.data.prompt_dataset import PromptDataError, prompt_dataset_from_args, read_prompt_dataset
 
 

@@ -6,12 +6,12 @@ import sys
 import types
 
 import pytest
-
-from miles_core import DynamicFilterOutput, FilterSpec, Sample, SampleStatus, hookimpl
 from miles_core.filters.core_filters import check_no_aborted, pop_first
 from miles_core.filters.dynamic import DropCounter, call_dynamic_filter
 from miles_core.filters.selection import resolve_filter
 from miles_core.plugins.manager import UnknownNameError
+
+from miles_core import DynamicFilterOutput, FilterSpec, Sample, SampleStatus, hookimpl
 
 
 def _group(*statuses):

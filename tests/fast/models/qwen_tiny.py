@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 TINY_ARCHS = ("qwen2", "qwen3", "qwen3_moe", "qwen2_moe")
 
 
-def read_safetensors(path: Path) -> Iterator[tuple[str, "torch.Tensor"]]:  # noqa: F821
+def read_safetensors(path: Path) -> Iterator[tuple[str, torch.Tensor]]:  # noqa: F821
     """A checkpoint's tensors in file order, read one at a time (as a converter of a large checkpoint would)."""
     from safetensors import safe_open
 

@@ -7,11 +7,11 @@ import subprocess
 import sys
 
 import pytest
-
-from miles_core import ModelSpec, hookimpl
 from miles_core.plugins.errors import UnknownNameError
 from miles_core.plugins.manager import MilesPluginManager
 from miles_core.training.model_specs import ModelSpecResolutionError, resolve_model_spec
+
+from miles_core import ModelSpec, hookimpl
 
 
 def manager(*plugins) -> MilesPluginManager:

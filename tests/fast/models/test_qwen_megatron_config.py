@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 import pytest
-
-from miles_models_qwen import gpt_model_kwargs, read_architecture, transformer_config
 from miles_models_qwen.megatron_config import use_transformer_engine
 from miles_models_qwen.presets import preset_hf_config
+
+from miles_models_qwen import gpt_model_kwargs, read_architecture, transformer_config
 
 
 def test_qwen3_dense_matches_the_megatron_flags_of_qwen3():

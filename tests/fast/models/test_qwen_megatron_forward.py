@@ -10,7 +10,6 @@ import argparse
 
 import pytest
 import torch
-
 from megatron_cpu import megatron_on_cpu
 from qwen_tiny import TINY_ARCHS, read_safetensors
 
@@ -32,6 +31,7 @@ def megatron_world():
 @pytest.fixture(scope="module")
 def plugin_specs():
     from miles_core.plugins.manager import MilesPluginManager
+
     from miles_models_qwen import plugin
 
     pm = MilesPluginManager()
@@ -96,9 +96,9 @@ def test_megatron_logits_match_hf(megatron_world, plugin_specs, perturbed_checkp
 def test_released_shapes_give_valid_megatron_configs(megatron_world, arch, preset):
     """megatron-core's own validation accepts the settings of every real-shape preset."""
     from megatron.core.transformer.transformer_config import TransformerConfig
+    from miles_models_qwen.presets import preset_hf_config
 
     from miles_models_qwen import transformer_config
-    from miles_models_qwen.presets import preset_hf_config
 
     config = TransformerConfig(**transformer_config(preset_hf_config(arch, preset)), **CPU_RUN_SETTINGS)
     assert config.num_query_groups < config.num_attention_heads

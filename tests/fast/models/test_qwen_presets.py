@@ -9,8 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from miles_models_qwen.commands import add_models_command, format_count
+from miles_models_qwen.commands import format_count
 from miles_models_qwen.hf_parameters import count_parameters
 from miles_models_qwen.presets import PRESETS, create_checkpoint, preset_architecture
 from qwen_tiny import TINY_ARCHS
@@ -19,6 +18,7 @@ from qwen_tiny import TINY_ARCHS
 def miles_parser() -> argparse.ArgumentParser:
     """The ``miles`` CLI as the core builds it: subcommands added by ``miles_register_commands``."""
     from miles_core.plugins.manager import MilesPluginManager
+
     from miles_models_qwen import plugin
 
     pm = MilesPluginManager()
@@ -101,9 +101,8 @@ def test_bpe_tokenizer_checkpoint(tmp_path):
 
 def test_large_presets_write_shards_with_an_index(tmp_path):
     """Big presets are written in shards; shown here on a tiny one with a small shard limit."""
-    from transformers import AutoModelForCausalLM
-
     from miles_models_qwen.random_weights import write_random_weights
+    from transformers import AutoModelForCausalLM
 
     arch = preset_architecture("qwen3", "tiny")
     out = create_checkpoint("qwen3", "tiny", tmp_path / "sharded")
@@ -118,7 +117,9 @@ def test_large_presets_write_shards_with_an_index(tmp_path):
     assert not any(info.values())
     single = create_checkpoint("qwen3", "tiny", tmp_path / "single")
     reference = AutoModelForCausalLM.from_pretrained(single)
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values()))
+    expected = reference.state_dict()
+    assert sorted(model.state_dict()) == sorted(expected)
+    assert all(torch.equal(tensor, expected[name]) for name, tensor in model.state_dict().items())
 
 
 def test_models_list_shows_every_preset_with_parameter_counts():

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import torch
+from miles_models_qwen.hf_parameters import iter_hf_parameters
+from qwen_tiny import TINY_ARCHS, read_safetensors
 from safetensors import safe_open
 
 from miles_models_qwen import (
@@ -18,8 +19,6 @@ from miles_models_qwen import (
     megatron_to_hf,
     read_architecture,
 )
-from miles_models_qwen.hf_parameters import iter_hf_parameters
-from qwen_tiny import TINY_ARCHS, read_safetensors
 
 LAYOUTS = {
     "local": MegatronLayout(),

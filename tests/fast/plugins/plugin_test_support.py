@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from miles_core.plugins.manager import MilesPluginManager, build_plugin_manager
 from miles_core.plugins.selection import PluginSelection

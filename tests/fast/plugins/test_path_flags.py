@@ -6,8 +6,6 @@ import argparse
 import asyncio
 
 import pytest
-
-from miles_core import Sample
 from miles_core.plugins import path_flags
 from miles_core.plugins.errors import PathFlagError
 from miles_core.plugins.legacy_adapters import LegacyRolloutFn
@@ -25,6 +23,8 @@ from miles_core.rollout.rollout_types import (
     RolloutFnTrainInput,
     RolloutFnTrainOutput,
 )
+
+from miles_core import Sample
 
 USER_CODE = '''
     CALLS = []
@@ -275,3 +275,15 @@ def test_user_function_add_arguments(user_code):
     parser = argparse.ArgumentParser()
     add_user_function_arguments(parser, _args(custom_generate_function_path="user_code:new_generate"))
     assert parser.parse_args([]).new_generate_width == 3
+
+
+def test_load_object_spellings(user_code):
+    from miles_core.plugins.loading import ObjectPathError, load_object
+
+    assert load_object("user_code:ListSource.__init__") is user_code.ListSource.__init__
+    assert load_object("user_code.ListSource.__init__") is user_code.ListSource.__init__  # longest module prefix
+    with pytest.raises(ObjectPathError) as error:
+        load_object("user_code.nope_module.fn", flag="--x")
+    assert str(error.value) == ("--x 'user_code.nope_module.fn': cannot import module 'user_code.nope_module' "
+                                "(ModuleNotFoundError: No module named 'user_code.nope_module'; 'user_code' is not a "
+                                "package). Is the package installed in this environment (and on every Ray worker)?")

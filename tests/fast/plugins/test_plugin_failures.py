@@ -5,12 +5,11 @@ from __future__ import annotations
 import sys
 
 import pytest
-from plugin_test_support import RAISES_AT_IMPORT, build, reward_provider
-
 from miles_core.plugins import registry as registry_module
 from miles_core.plugins.errors import DuplicateNameError, MilesPluginWarning, PluginError, UnknownNameError
 from miles_core.plugins.manager import MilesPluginManager
 from miles_core.plugins.selection import PluginSelection
+from plugin_test_support import RAISES_AT_IMPORT, build, reward_provider
 
 BROKEN_WARNING = (
     "plugin 'fake_bomb' from miles-fake-bomb 1.0 failed to load and is skipped: RuntimeError: boom at import\n"
@@ -243,3 +242,18 @@ def test_register_plugin_rejects_a_second_plugin_of_the_same_name():
         pm.register_plugin(One(), name="same")
     assert str(error.value) == ("plugin 'same' cannot be registered: a plugin named 'same' is already registered; "
                                 "pick another name")
+
+
+def test_two_distributions_with_one_plugin_name(miles_fake_distribution):
+    miles_fake_distribution("miles-first", "1.0", {"same_name": "first_mod"}, {"first_mod": ""})
+    miles_fake_distribution("miles-second", "2.0", {"same_name": "second_mod:Plugin"},
+                            {"second_mod": "class Plugin:\n    pass\n"})
+    with pytest.raises(DuplicateNameError) as error:
+        build()
+    assert str(error.value) == (
+        "two installed distributions declare a plugin named 'same_name': miles-first 1.0 (same_name = first_mod) "
+        "and miles-second 2.0 (same_name = second_mod:Plugin). Uninstall one, or block one by its distribution "
+        "name: -p no:miles-first or -p no:miles-second.")
+    pm = build(["no:miles-first"])
+    assert pm.plugin_infos["same_name"].distribution == "miles-second"
+    assert pm.plugin_infos["same_name"].status == "active"  # a class entry point is instantiated

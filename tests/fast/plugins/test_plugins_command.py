@@ -9,10 +9,9 @@ import subprocess
 import sys
 
 import pytest
-from plugin_test_support import RAISES_AT_IMPORT, reward_provider
-
 from miles_core.cli import plugins_command
 from miles_core.plugins.selection import PluginSelection
+from plugin_test_support import RAISES_AT_IMPORT, reward_provider
 
 ROW_KEYS = {"name", "distribution", "version", "status", "error", "provides", "origin", "target", "hooks"}
 

@@ -10,10 +10,8 @@ import sys
 import warnings
 
 import pytest
-
 from miles_core.plugins.errors import MilesPluginWarning, PluginError
 from miles_core.plugins.selection import PluginSelection
-
 from plugin_test_support import GOOD_REWARD, RAISES_AT_IMPORT, build
 
 
@@ -149,3 +147,22 @@ def test_malformed_dash_p(option, message):
     with pytest.raises(PluginError) as error:
         PluginSelection.from_options([option], environ={})
     assert str(error.value) == message
+
+
+def test_dash_p_package_of_the_entry_point_module(miles_fake_distribution):
+    miles_fake_distribution("miles-pkg-plugin", "1.0", {"pkg_plugin": "pkg_plugin_mod.hooks"},
+                            {"pkg_plugin_mod.hooks": GOOD_REWARD})
+    pm = build(["pkg_plugin_mod"], disable_autoload=True)
+    assert _status(pm, "pkg_plugin") == "active" and "pkg_plugin_mod" not in pm.plugin_infos
+
+
+def test_blocking_a_distribution_blocks_its_module_named_with_dash_p(miles_fake_distribution):
+    miles_fake_distribution("miles-loose-dist", "1.0", {}, {"loose_dist_mod": RAISES_AT_IMPORT})
+    pm = build(["loose_dist_mod", "no:miles-loose-dist"], disable_autoload=True)
+    assert "loose_dist_mod" not in pm.plugin_infos and "loose_dist_mod" not in sys.modules
+
+
+def test_a_manager_loads_once():
+    pm = build(env={"MILES_PLUGINS": ""})
+    with pytest.raises(PluginError, match="^this plugin manager has already loaded its plugins; build a new one$"):
+        pm.load_selected()

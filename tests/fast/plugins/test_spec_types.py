@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-
 from miles_core.plugins.types import (
     SPEC_TYPES,
     DataSourceSpec,

@@ -7,9 +7,8 @@ import subprocess
 import sys
 import textwrap
 
-from plugin_test_support import RAISES_AT_IMPORT
-
 from miles_core.testing import CliResult, make_fake_distribution
+from plugin_test_support import RAISES_AT_IMPORT
 
 PRINT_HOME = '''
     import os
@@ -21,7 +20,7 @@ PRINT_HOME = '''
 '''
 
 
-def test_miles_plugin_manager_has_only_the_core(miles_plugin_manager, good_and_other):
+def test_miles_plugin_manager_has_only_the_core(good_and_other, miles_plugin_manager):
     assert miles_plugin_manager.selection.autoload is False
     infos = list(miles_plugin_manager.plugin_infos.values())
     core = [info.status for info in infos if info.distribution == "miles-core"]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
-from miles_core import Sample
 from miles_core.rewards.boxed import last_boxed_content
 from miles_core.rewards.f1 import f1_reward, f1_score, normalize_answer
 from miles_core.rewards.gpqa import correct_letter, extract_choice_letter, gpqa_reward
 from miles_core.rewards.random_rewards import deterministic_random_reward, random_reward
+
+from miles_core import Sample
 
 
 def test_normalize_answer_follows_squad():

@@ -8,9 +8,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from miles_core.rewards.remote import RemoteRewardError, remote_rm
 
 from miles_core import Sample
-from miles_core.rewards.remote import RemoteRewardError, remote_rm
 
 
 class RewardService:

@@ -8,10 +8,10 @@ import threading
 import types
 
 import pytest
-
-from miles_core import RewardModelSpec, Sample, SampleStatus, hookimpl
 from miles_core.plugins.manager import UnknownNameError
 from miles_core.rewards.dispatch import RewardDispatcher
+
+from miles_core import RewardModelSpec, Sample, SampleStatus, hookimpl
 
 
 class ScriptedRewards:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from miles_core import DynamicFilterOutput, FilterSpec, RewardModelSpec, SampleStatus, hookimpl
 from miles_core.data.jsonl_source import JsonlDataSource
-from miles_core.rollout.debug_data import load_debug_rollout_data
+from miles_core.rollout.debug_data import load_debug_rollout, save_debug_rollout
 from miles_core.rollout.default_rollout import DefaultRollout
 from miles_core.rollout.failures import RolloutFailedError
 from miles_core.rollout.rollout_types import RolloutFnConstructorInput, RolloutFnEvalInput, RolloutFnTrainInput
+
+from miles_core import DynamicFilterOutput, FilterSpec, RewardModelSpec, SampleStatus, hookimpl
 
 
 class RolloutTestPlugin:
@@ -159,6 +159,7 @@ def test_leftovers_are_aborted_and_resumed_with_partial_rollout(setup, router):
                for g in buffered for s in g)
 
     router.reset()  # the engine answers everything now
+    rollout.args.over_sampling_batch_size = 2  # fetch exactly the two buffered groups
     second = _train(rollout, rollout_id=1)
     assert [g[0].prompt for g in second.samples] == ["slow c", "slow d"]
     for sample in (s for g in second.samples for s in g):
@@ -189,23 +190,24 @@ def test_failed_samples_drop_their_group_and_are_counted(setup, router):
 
 def test_a_rollout_where_every_sample_fails_stops_with_the_first_error(setup):
     rollout, _, _ = setup(rm_type="explode")
-    with pytest.raises(RolloutFailedError, match=r"all 4 finished samples failed \(reward: 4\); first error: reward 'explode' raised RuntimeError: judge is down"):
+    with pytest.raises(RolloutFailedError, match=r"all (\d+) finished samples failed \(reward: \1\); first error: reward 'explode' raised RuntimeError: judge is down"):
         _train(rollout)
 
 
-def test_sample_filter_and_debug_data_round_trip(setup, tmp_path):
-    template = str(tmp_path / "debug" / "rollout_{rollout_id}.jsonl")
-    rollout, _, _ = setup(rollout_sample_filter="remove_first", save_debug_rollout_data=template)
+def test_the_sample_filter_marks_removed_samples(setup):
+    rollout, _, _ = setup(rollout_sample_filter="remove_first")
     output = _train(rollout, rollout_id=3)
     assert [[s.remove_sample for s in g] for g in output.samples] == [[True, False], [True, False]]
     assert output.metrics["rollout/sample_filter/removed"] == 2
-    saved = load_debug_rollout_data(template, 3)
-    assert [[s.to_dict() for s in g] for g in saved] == [[s.to_dict() for s in g] for g in output.samples]
 
-    replay, _, _ = setup(load_debug_rollout_data=template, sglang_router_ip=None, sglang_router_port=None)
-    replayed = _train(replay, rollout_id=3)
-    assert [[s.to_dict() for s in g] for g in replayed.samples] == [[s.to_dict() for s in g] for g in output.samples]
-    assert "rollout/response_len/mean" in replayed.metrics
+
+def test_a_saved_rollout_loads_back_equal(setup, tmp_path):
+    rollout, _, _ = setup()
+    output = _train(rollout, rollout_id=3)
+    template = str(tmp_path / "debug" / "rollout_{rollout_id}.jsonl")
+    save_debug_rollout(template, 3, output.samples)
+    loaded = load_debug_rollout(template, 3)
+    assert [[s.to_dict() for s in g] for g in loaded] == [[s.to_dict() for s in g] for g in output.samples]
 
 
 def test_eval_reports_metrics_per_dataset(setup, write_jsonl, plugin):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from miles_core import Sample, SampleStatus
 from miles_core.data.tokenization import load_tokenizer
 from miles_core.rollout.generate_types import GenerateFnInput, GenerateState, call_generate_fn, concurrency_limit
 from miles_core.rollout.sampling_params import default_sampling_params, sample_seed
 from miles_core.rollout.single_turn import generate
+
+from miles_core import Sample, SampleStatus
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import sys
 import types
 
 import pytest
+from miles_core.rollout.train_data import samples_to_train_data
 
 from miles_core import Sample, SampleStatus
-from miles_core.rollout.train_data import samples_to_train_data
 
 
 def _sample(index, group, reward, *, response_length=2, **fields):

@@ -10,6 +10,7 @@ Nothing here imports torch, Ray or transformers.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -143,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("miles: interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:  # `miles plugins | head`: the reader left; not an error of ours
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -106,7 +106,7 @@ def format_table(rows: list[dict[str, Any]], *, selection: str | None = None) ->
     if selection:
         lines.append(f"Miles plugins ({selection})")
     for line in table:
-        cells = [cell.ljust(width) for cell, width in zip(line, widths)] + [line[-1]]
+        cells = [cell.ljust(width) for cell, width in zip(line[:-1], widths, strict=True)] + [line[-1]]
         lines.append("  ".join(cells).rstrip())
     if not rows:
         lines.append("(no plugins found: is miles-core installed in this environment?)")

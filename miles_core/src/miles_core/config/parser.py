@@ -77,6 +77,11 @@ class MilesArgumentParser(argparse.ArgumentParser):
         raise ConfigError(self._with_suggestion(message) + f" (see '{self.prog} --help')")
 
     def _with_suggestion(self, message: str) -> str:
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if choice:
+            options = re.findall(r"'([^']*)'", choice.group(2))
+            close = difflib.get_close_matches(choice.group(1), options, n=1, cutoff=0.6)
+            return message + (f"; did you mean {close[0]!r}?" if close else "")
         match = re.match(r"unrecognized arguments: (.*)", message)
         if not match:
             return message

@@ -135,15 +135,15 @@ def _choose_engine(args: argparse.Namespace, pm: Any) -> tuple[str, str]:
             raise ConfigError(f"--rollout-engine {requested} cannot run here: {reason}"
                               + (f". Available engines: {', '.join(others)} (or auto)" if others else ""))
         return requested, "selected with --rollout-engine"
-    sglang_reason = "not installed"
+    sglang_reason = "no plugin provides it"
     if "sglang" in engines:
         sglang_reason = engines.get("sglang").available() or ""
         if not sglang_reason:
             args.rollout_engine = "sglang"
-            return "sglang", "auto: SGLang can run here"
+            return "sglang", "auto, because sglang can run here"
     if "embedded" in engines:
         args.rollout_engine = "embedded"
-        return "embedded", f"auto: sglang {sglang_reason}"
+        return "embedded", f"auto, because sglang cannot run here: {sglang_reason}"
     raise ConfigError(
         f"--rollout-engine auto: neither the sglang engine (sglang: {sglang_reason}) nor the embedded engine is "
         f"available; registered engines: {', '.join(engines.names()) or 'none'}"

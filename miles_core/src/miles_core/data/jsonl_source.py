@@ -24,8 +24,9 @@ import logging
 import os
 import random
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from miles_core.data.prompt_dataset import PromptDataset, PromptRecord, prompt_dataset_from_args
 from miles_core.data.sample import Sample

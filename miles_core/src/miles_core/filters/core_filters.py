@@ -7,7 +7,8 @@ aborted, so a group is only trained on when all of its responses are complete.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from miles_core.data.sample import Sample, SampleStatus
 from miles_core.plugins.hookspecs import hookimpl

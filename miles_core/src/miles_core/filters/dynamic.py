@@ -9,7 +9,8 @@ nothing leaves a rollout silently.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from miles_core.plugins.types import DynamicFilterOutput
 

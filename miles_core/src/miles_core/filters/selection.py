@@ -7,7 +7,8 @@ clear error instead of a crash deep in the rollout.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from miles_core.plugins.types import FilterStage
 from miles_core.rollout.custom_paths import flag_name, load_custom_path

@@ -18,7 +18,8 @@ The rollout types are imported lazily (inside calls), so importing this module s
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["is_legacy_signature", "adapt_generate_function", "adapt_rollout_function", "LegacyRolloutFn"]
 

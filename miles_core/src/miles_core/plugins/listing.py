@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from miles_core.plugins.info import ORIGINS
 from miles_core.plugins.registry import KINDS, describe_provenance
 
-__all__ = ["STATUS_ORDER", "plugin_rows", "spec_rows", "listing"]
-
-STATUS_ORDER = ("active", "failed", "blocked", "not loaded")
-_ORIGIN_ORDER = ("entry-point", "module", "object", "flag")
+__all__ = ["plugin_rows", "spec_rows", "listing"]
 
 
 def plugin_rows(pm: Any) -> list[dict[str, Any]]:
@@ -24,7 +22,7 @@ def plugin_rows(pm: Any) -> list[dict[str, Any]]:
     Installed plugins first (in load order), then ``-p`` modules, objects registered by code, and flags.
     """
     infos = list(pm.plugin_infos.values())
-    infos.sort(key=lambda info: _ORIGIN_ORDER.index(info.origin) if info.origin in _ORIGIN_ORDER else 99)
+    infos.sort(key=lambda info: ORIGINS.index(info.origin) if info.origin in ORIGINS else len(ORIGINS))
     return [info.to_dict() for info in infos]
 
 

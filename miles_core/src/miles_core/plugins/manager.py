@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.metadata
 import inspect
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from types import ModuleType
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pluggy
 
@@ -41,6 +42,7 @@ from miles_core.plugins.errors import (
     PluginError,
     UnknownNameError,
 )
+from miles_core.plugins.info import PluginInfo
 from miles_core.plugins.loading import (
     PluginEntryPoint,
     distribution_of_module,
@@ -82,38 +84,6 @@ HOOK_NAMES: tuple[str, ...] = tuple(
 )
 
 
-@dataclass
-class PluginInfo:
-    """One plugin as ``miles plugins`` shows it.
-
-    ``origin`` says how it got here: ``entry-point`` (installed), ``module`` (``-p pkg.mod``),
-    ``flag`` (a ``--*-path`` flag) or ``object`` (registered by code, e.g. a test).
-    ``target`` is what was loaded: the entry point's ``module:attr``, the module, or the flag's path.
-    """
-
-    name: str
-    distribution: str | None
-    version: str | None
-    status: str  # "active" | "blocked" | "failed" | "not loaded"
-    error: str | None = None
-    provides: dict[str, list[str]] = field(default_factory=dict)
-    origin: str = "entry-point"
-    target: str | None = None
-    hooks: list[str] = field(default_factory=list)
-
-    @property
-    def provenance(self) -> Provenance:
-        return Provenance(self.name, self.distribution, self.version)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "distribution": self.distribution, "version": self.version,
-            "status": self.status, "error": self.error, "origin": self.origin, "target": self.target,
-            "provides": {kind: list(names) for kind, names in self.provides.items()},
-            "hooks": list(self.hooks),
-        }
-
-
 def _error_text(exc: BaseException) -> str:
     """Our own errors already read as sentences; others keep their type name."""
     return str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
@@ -133,6 +103,8 @@ class MilesPluginManager(pluggy.PluginManager):
         self._plugin_specs: dict[str, list[tuple[str, Any, Provenance]]] = {}
         self._adhoc: dict[tuple[str, str], tuple[Any, Provenance]] = {}
         self._registries: dict[str, Registry] | None = None
+        self._loaded = False
+        self._packages: Mapping[str, list[str]] | None = None
 
     # pytest's parse_hookimpl_opts: only attributes with our prefix can be hooks, decorated or not.
     def parse_hookimpl_opts(self, plugin: Any, name: str):  # type: ignore[override]
@@ -155,10 +127,14 @@ class MilesPluginManager(pluggy.PluginManager):
 
         Entry points are read from metadata only, so blocked and not-selected plugins are never imported.
         """
+        if self._loaded:
+            raise PluginError("this plugin manager has already loaded its plugins; build a new one")
+        self._loaded = True
         selection = self.selection
         entry_points = iter_plugin_entry_points()
         requested = selection.all_requested()
         matched: set[str] = set()
+        chosen: dict[str, PluginEntryPoint] = {}
         for ep in entry_points:
             info = dict(distribution=ep.distribution, version=ep.version, origin="entry-point", target=ep.value)
             if self._blocked_by(ep.name, ep.distribution, ep.value):
@@ -170,15 +146,27 @@ class MilesPluginManager(pluggy.PluginManager):
             if not (is_core or selection.autoload or named):
                 self.plugin_infos[ep.name] = PluginInfo(ep.name, status="not loaded", **info)
                 continue
+            if ep.name in chosen:
+                raise DuplicateNameError(_same_plugin_name_message(chosen[ep.name], ep))
+            chosen[ep.name] = ep
             self._load_entry_point(ep, named[0] if named else None)
         for name in requested:
             if name in matched:
                 continue
-            if self._blocked_by(name, None, name):
+            if self._blocked_by(name, self._module_distribution(name)[0], name):
                 continue  # -p x -p no:x: blocking wins, and nothing is imported
             self._load_module(name, entry_points)
         self._warn_unused_blocks(entry_points)
         return self
+
+    def _module_distribution(self, module_name: str) -> tuple[str | None, str | None]:
+        """The distribution of a ``-p`` module path, reading the installed RECORDs once per load."""
+        if self._packages is None:
+            try:
+                self._packages = importlib.metadata.packages_distributions()
+            except Exception:  # a broken distribution on sys.path must not stop loading
+                self._packages = {}
+        return distribution_of_module(module_name, self._packages)
 
     def _blocked_by(self, name: str, distribution: str | None, value: str) -> str | None:
         """The ``-p no:`` name that blocks this plugin, if any."""
@@ -194,7 +182,8 @@ class MilesPluginManager(pluggy.PluginManager):
         requested = self.selection.all_requested()
         for blocked in self.selection.blocked:
             hits_ep = any(self._blocked_by(ep.name, ep.distribution, ep.value) == blocked for ep in entry_points)
-            hits_request = any(self._blocked_by(r, None, r) == blocked for r in requested)
+            hits_request = any(self._blocked_by(r, self._module_distribution(r)[0], r) == blocked
+                               for r in requested if not any(_names_entry_point(r, ep) for ep in entry_points))
             if not (hits_ep or hits_request):
                 candidates = sorted({ep.name for ep in entry_points} | {ep.distribution for ep in entry_points
                                                                        if ep.distribution})
@@ -215,7 +204,7 @@ class MilesPluginManager(pluggy.PluginManager):
             self._plugin_failed(info, exc, requested_as)
 
     def _load_module(self, module_name: str, entry_points: list[PluginEntryPoint]) -> None:
-        distribution, version = distribution_of_module(module_name)
+        distribution, version = self._module_distribution(module_name)
         info = PluginInfo(module_name, distribution, version, "active", origin="module", target=module_name)
         try:
             module = importlib.import_module(module_name)
@@ -437,8 +426,19 @@ def _unknown_hook_message(hook: str) -> str:
     return f"{hook} is not a miles hook ({hint})"
 
 
+def _same_plugin_name_message(first: PluginEntryPoint, second: PluginEntryPoint) -> str:
+    def describe(ep: PluginEntryPoint) -> str:
+        return f"{ep.distribution} {ep.version} ({ep.name} = {ep.value})"
+
+    return (f"two installed distributions declare a plugin named {first.name!r}: {describe(first)} and "
+            f"{describe(second)}. Uninstall one, or block one by its distribution name: "
+            f"-p no:{first.distribution} or -p no:{second.distribution}.")
+
+
 def _names_entry_point(name: str, ep: PluginEntryPoint) -> bool:
-    if name == ep.name or name == ep.value.partition(":")[0]:
+    """``-p name`` selects ``ep`` by entry-point name, distribution, module or a package of the module."""
+    module = ep.value.partition(":")[0]
+    if name in (ep.name, module) or module.startswith(name + "."):
         return True
     return bool(ep.distribution) and normalize_distribution_name(name) == normalize_distribution_name(ep.distribution)
 

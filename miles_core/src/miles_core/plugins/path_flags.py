@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from miles_core.plugins.errors import PathFlagError
 from miles_core.plugins.hookspecs import hookimpl
+from miles_core.plugins.info import PluginInfo
 from miles_core.plugins.legacy_adapters import adapt_generate_function, adapt_rollout_function
 from miles_core.plugins.loading import load_object
 from miles_core.plugins.types import (
@@ -280,9 +282,10 @@ def load_generate_function(path: str, *, source: str = "--custom-generate-functi
     return _adapted("custom_generate_function_path", path, obj)
 
 
-def _check(flag: str, path: str, build: Callable[[], Any]) -> Any:
+def _check(flag: str, path: str, build: Callable[..., Any], *build_args: Any) -> Any:
+    """``build(*build_args)``; a spec's own ``ValueError``/``TypeError`` is reported with the flag and path."""
     try:
-        return build()
+        return build(*build_args)
     except PathFlagError:
         raise
     except (TypeError, ValueError) as exc:
@@ -303,7 +306,7 @@ def register_path_specs(pm: Any, args: Any) -> None:
         obj = _import(path_flag.dest, value, must_be_callable=path_flag.must_be_callable)
         obj = _adapted(path_flag.dest, path, obj)  # legacy generate/rollout forms; the object load_path_flag gives
         name, source = _spec_name(path), f"{path_flag.flag} {path}"
-        spec = _check(path_flag.flag, path, lambda: path_flag.build(obj, name, source, args))
+        spec = _check(path_flag.flag, path, path_flag.build, obj, name, source, args)
         pm.add_adhoc_spec(path_flag.kind, spec, source)
         setattr(args, path_flag.selects, name)
 
@@ -326,8 +329,6 @@ def register_path_specs(pm: Any, args: Any) -> None:
 
 def _record_loaded_flag(pm: Any, flag: str, path: str) -> None:
     """List a loaded flag in ``miles plugins`` as custom code the run uses (it provides no spec)."""
-    from miles_core.plugins.manager import PluginInfo
-
     infos = getattr(pm, "plugin_infos", None)
     if infos is not None and (flag not in infos or infos[flag].origin == "flag"):
         infos[flag] = PluginInfo(flag, None, None, "active", origin="flag", target=path)

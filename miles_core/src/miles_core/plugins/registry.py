@@ -9,7 +9,8 @@ error naming every provider (conda's conflict report).
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from miles_core.plugins.errors import DuplicateNameError, UnknownNameError
 from miles_core.plugins.types import SPEC_TYPES, Provenance

@@ -6,7 +6,8 @@ registered name also works as ``boxed_<name>`` (grade only the last ``\\boxed{}`
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from miles_core.plugins.hookspecs import hookimpl
 from miles_core.plugins.types import RewardModelSpec

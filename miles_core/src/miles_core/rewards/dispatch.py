@@ -21,8 +21,9 @@ import asyncio
 import dataclasses
 import inspect
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from miles_core.data.sample import Sample, SampleStatus
 from miles_core.rewards.boxed import last_boxed_content
@@ -47,7 +48,8 @@ class RewardTarget:
 
 async def call_maybe_async(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Await ``fn(*args)`` when it is async; otherwise run it in a worker thread."""
-    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None)):
+    is_async_object = not inspect.isroutine(fn) and inspect.iscoroutinefunction(type(fn).__call__)
+    if inspect.iscoroutinefunction(fn) or is_async_object:
         return await fn(*args, **kwargs)
     result = await asyncio.to_thread(fn, *args, **kwargs)
     if inspect.isawaitable(result):
@@ -159,7 +161,7 @@ class RewardDispatcher:
             for sample in samples:
                 mark_failed(sample, "reward", f"reward {target.name!r} raised {type(exc).__name__}: {exc}")
             return
-        for sample, value in zip(samples, checked):
+        for sample, value in zip(samples, checked, strict=True):
             sample.reward = value
 
     async def _call_one(self, target: RewardTarget, sample: Sample, evaluation: bool) -> Any:

@@ -5,6 +5,10 @@ pickle from an untrusted source is a code-execution hole). Line 1 is a header
 ``{"format": "miles-debug-rollout", "version": 1, "rollout_id", "evaluation", "num_groups", "num_samples"}``;
 each further line is ``{"group": i, "dataset": name | null, "sample": Sample.to_dict()}``. The path
 template may hold ``{rollout_id}`` (evaluations use ``eval_<id>``).
+
+The rollout manager calls :func:`save_debug_rollout` after every training rollout (before conversion
+to the training batch) and :func:`load_debug_rollout` instead of the rollout function, so the flags
+work the same for every ``--rollout-function``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 from miles_core.data.sample import Sample
 
-__all__ = ["debug_data_path", "save_debug_rollout_data", "load_debug_rollout_data", "read_debug_rollout_file"]
+__all__ = ["debug_data_path", "save_debug_rollout", "load_debug_rollout", "read_debug_rollout_file"]
 
 FORMAT = "miles-debug-rollout"
 VERSION = 1
@@ -39,7 +43,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} value {value!r:.80} in a Sample is not JSON-serialisable")
 
 
-def save_debug_rollout_data(template: str, rollout_id: int, groups: list[list[Sample]], *, evaluation: bool = False,
+def save_debug_rollout(template: str, rollout_id: int, groups: list[list[Sample]], *, evaluation: bool = False,
                             datasets: list[str | None] | None = None) -> Path:
     """Write ``groups`` (and, for evaluations, each group's dataset name) to the templated path."""
     path = debug_data_path(template, rollout_id, evaluation=evaluation)
@@ -97,7 +101,7 @@ def read_debug_rollout_file(path: str | os.PathLike) -> tuple[dict[str, Any], li
     return header, groups, datasets
 
 
-def load_debug_rollout_data(template: str, rollout_id: int, *, evaluation: bool = False) -> list[list[Sample]]:
+def load_debug_rollout(template: str, rollout_id: int, *, evaluation: bool = False) -> list[list[Sample]]:
     """The groups saved for ``rollout_id`` under the path template."""
     _, groups, _ = read_debug_rollout_file(debug_data_path(template, rollout_id, evaluation=evaluation))
     return groups

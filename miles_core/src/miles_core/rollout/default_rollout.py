@@ -5,17 +5,18 @@ generation, the generate function (``--generate-function`` / ``--custom-generate
 the reward (``--rm-type`` / ``--custom-rm-path``) and the three filters. Each call is a coroutine:
 
 - :class:`RolloutFnTrainInput` → :func:`miles_core.rollout.train_rollout.run_train_rollout`
-  (over-sampling, filters, abort, partial rollout), or, with ``--load-debug-rollout-data``, the groups
-  recorded in that file instead of generation;
+  (over-sampling, filters, abort, partial rollout);
 - :class:`RolloutFnEvalInput` → :func:`miles_core.rollout.eval_rollout.run_eval_rollout`.
 
-With ``--save-debug-rollout-data`` every rollout is also written as JSON lines (safe to load).
+``--save-debug-rollout-data`` / ``--load-debug-rollout-data`` are handled around any rollout function
+by the rollout manager (:mod:`miles_core.rollout.debug_data`).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from miles_core.plugins.hookspecs import hookimpl
 from miles_core.plugins.types import RolloutFunctionSpec
@@ -28,8 +29,6 @@ from miles_core.rollout.rollout_types import (
 )
 
 __all__ = ["DefaultRollout"]
-
-logger = logging.getLogger(__name__)
 
 
 class DefaultRollout:
@@ -79,56 +78,28 @@ class DefaultRollout:
         raise TypeError(f"the default rollout takes RolloutFnTrainInput or RolloutFnEvalInput, got {type(input).__name__}")
 
     async def train(self, input: RolloutFnTrainInput) -> RolloutFnTrainOutput:
-        from miles_core.rollout.debug_data import load_debug_rollout_data, save_debug_rollout_data
         from miles_core.rollout.generate_types import GenerateState
-        from miles_core.rollout.train_rollout import rollout_batch_metrics, run_train_rollout
+        from miles_core.rollout.train_rollout import run_train_rollout
 
-        args = self.args
-        replay = getattr(args, "load_debug_rollout_data", None)
-        if replay:
-            groups = load_debug_rollout_data(replay, input.rollout_id)
-            logger.info("rollout %d: replaying %d groups from --load-debug-rollout-data", input.rollout_id, len(groups))
-            return RolloutFnTrainOutput(samples=groups, metrics=rollout_batch_metrics(args, groups))
-        state = GenerateState.create(args, tokenizer=self.tokenizer, router_url=self.router_url)
+        state = GenerateState.create(self.args, tokenizer=self.tokenizer, router_url=self.router_url)
         try:
-            output = await run_train_rollout(self.parts, self.data_source, state, input.rollout_id)
+            return await run_train_rollout(self.parts, self.data_source, state, input.rollout_id)
         finally:
             await state.aclose()
-        record = getattr(args, "save_debug_rollout_data", None)
-        if record:
-            path = save_debug_rollout_data(record, input.rollout_id, output.samples)
-            logger.info("rollout %d: saved to %s (--save-debug-rollout-data)", input.rollout_id, path)
-        return output
 
     async def evaluate(self, input: RolloutFnEvalInput) -> RolloutFnEvalOutput:
-        from miles_core.rollout.debug_data import save_debug_rollout_data
         from miles_core.rollout.eval_rollout import load_eval_datasets, run_eval_rollout
         from miles_core.rollout.generate_types import GenerateState
 
-        args = self.args
-        if getattr(args, "load_debug_rollout_data", None):
-            logger.info("eval %d skipped: --load-debug-rollout-data replays training rollouts only", input.rollout_id)
-            return RolloutFnEvalOutput(data={}, metrics={})
         if self._eval_datasets is None:
-            self._eval_datasets = load_eval_datasets(args)
+            self._eval_datasets = load_eval_datasets(self.args)
         if not self._eval_datasets:
             raise ValueError("an eval rollout was requested but --eval-prompt-data names no dataset")
-        state = GenerateState.create(args, tokenizer=self.tokenizer, router_url=self.router_url, evaluation=True)
+        state = GenerateState.create(self.args, tokenizer=self.tokenizer, router_url=self.router_url, evaluation=True)
         try:
-            output = await run_eval_rollout(self.parts, self._eval_datasets, state)
+            return await run_eval_rollout(self.parts, self._eval_datasets, state)
         finally:
             await state.aclose()
-        record = getattr(args, "save_debug_rollout_data", None)
-        if record:
-            groups, names = [], []
-            for name, entry in output.data.items():
-                by_group: dict[int, list] = {}
-                for sample in entry["samples"]:
-                    by_group.setdefault(sample.group_index, []).append(sample)
-                groups.extend(by_group.values())
-                names.extend([name] * len(by_group))
-            save_debug_rollout_data(record, input.rollout_id, groups, evaluation=True, datasets=names)
-        return output
 
 
 @hookimpl

@@ -97,7 +97,7 @@ async def run_eval_rollout(parts: RolloutParts, datasets: list[tuple[str, Prompt
     """Evaluate every dataset (concurrently, bounded by the state's semaphore)."""
     results = await asyncio.gather(*(_eval_one(parts, state, name, dataset) for name, dataset in datasets))
     data, metrics = {}, {}
-    for (name, _), (entry, entry_metrics) in zip(datasets, results):
+    for (name, _), (entry, entry_metrics) in zip(datasets, results, strict=True):
         data[name] = entry
         metrics.update(entry_metrics)
     return RolloutFnEvalOutput(data=data, metrics=metrics)

@@ -11,8 +11,9 @@ A generate function that raises fails its sample (FAILED, reason in ``metadata["
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from miles_core.data.sample import Sample, SampleStatus
 from miles_core.rewards.dispatch import RewardDispatcher

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from miles_core.data.sample import Sample
 from miles_core.rollout.sampling_params import default_sampling_params

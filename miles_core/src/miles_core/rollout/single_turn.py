@@ -15,7 +15,8 @@ reason in ``metadata["error"]``.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from miles_core.data.sample import Sample, SampleStatus
 from miles_core.data.tokenization import chat_template_kwargs, encode_prompt

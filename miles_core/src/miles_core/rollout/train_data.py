@@ -102,13 +102,13 @@ def samples_to_train_data(args: Any, samples: list[list[Sample]] | list[Sample],
     if all(with_log_probs):
         batch["rollout_log_probs"] = [list(s.rollout_log_probs) for s in flat]
     elif any(with_log_probs):
-        missing = [s.index for s, has in zip(flat, with_log_probs) if not has][:5]
+        missing = [s.index for s, has in zip(flat, with_log_probs, strict=True) if not has][:5]
         raise ValueError(f"some samples have rollout log-probs and some do not (e.g. sample indices {missing}); "
                          "a generate function must fill rollout_log_probs for every sample")
     with_teacher = [s.teacher_log_probs is not None for s in flat]
     if all(with_teacher):
         batch["teacher_log_probs"] = [list(s.teacher_log_probs) for s in flat]
     elif any(with_teacher):
-        missing = [s.index for s, has in zip(flat, with_teacher) if not has][:5]
+        missing = [s.index for s, has in zip(flat, with_teacher, strict=True) if not has][:5]
         raise ValueError(f"some samples have teacher log-probs and some do not (e.g. sample indices {missing})")
     return batch

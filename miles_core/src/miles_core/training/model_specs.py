@@ -10,8 +10,9 @@ Reading the HF config needs no transformers: a checkpoint directory or ``config.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from miles_core.plugins.errors import PluginError
 from miles_core.plugins.registry import KNOWN_PROVIDERS

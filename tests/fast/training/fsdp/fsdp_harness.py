@@ -8,6 +8,7 @@ process is joined (or killed) before it returns, so no test leaves a process beh
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import random
 import socket
@@ -66,7 +67,9 @@ def _child(fn: Callable, rank: int, world_size: int, port: int, queue, args: tup
     torch.set_num_threads(max(1, 2 // world_size))
     try:
         result = fn(rank, world_size, port, *args)
-        queue.put((rank, "ok", result))
+        buffer = io.BytesIO()  # plain bytes: tensors shared through file descriptors die with this process
+        torch.save(result, buffer)
+        queue.put((rank, "ok", buffer.getvalue()))
     except BaseException:  # noqa: BLE001 - the parent re-raises with the child's traceback
         queue.put((rank, "error", traceback.format_exc()))
     finally:
@@ -93,7 +96,9 @@ def run_ranks(fn: Callable, world_size: int, *args: Any) -> list[Any]:
         for _ in range(world_size):
             rank, status, payload = queue.get(timeout=TIMEOUT_S)
             if status == "ok":
-                results[rank] = payload
+                import torch
+
+                results[rank] = torch.load(io.BytesIO(payload), weights_only=False)
             else:
                 errors.append(f"rank {rank}:\n{payload}")
                 break

@@ -59,7 +59,7 @@ def check_eval(args: argparse.Namespace, passed: set[str]) -> None:
                 f"value(s): {' '.join(values)}"
             )
         names = set()
-        for name, path in zip(values[0::2], values[1::2]):
+        for name, path in zip(values[0::2], values[1::2], strict=True):
             if name in names:
                 raise ConfigError(f"--eval-prompt-data: dataset name {name!r} is given twice")
             names.add(name)

@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Model spec plugin (e.g. qwen3 from miles-models-qwen). Unset: the spec whose architectures match "
              "the checkpoint's config.json.",
     )
+    group.add_argument("--transformer-impl", choices=("local", "transformer_engine"), default=None,
+                       help="Megatron layer implementation. Unset: transformer_engine when it is importable, "
+                            "else megatron-core's local modules (which also run on CPU).")
     group.add_argument("--ckpt-step", type=non_negative_int, default=None, metavar="ROLLOUT_ID",
                        help="With --load: load this saved rollout instead of the latest.")
     group.add_argument("--no-load-optim", action="store_true", help="With --load: do not restore the optimizer state.")

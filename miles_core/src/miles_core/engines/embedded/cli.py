@@ -13,25 +13,26 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     """The server's flags (names follow SGLang's ``launch_server`` where both have one)."""
     parser.add_argument("--hf-checkpoint", "--model-path", dest="hf_checkpoint", required=True,
                         help="HF checkpoint directory (config, weights, tokenizer).")
-    parser.add_argument("--host", default="127.0.0.1", help="Address to bind (default: loopback only).")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"Port (default {DEFAULT_PORT}).")
+    parser.add_argument("--host", default="127.0.0.1", help="Address to bind.")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="Port to listen on.")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available, else CPU), cpu, cuda, cuda:N.")
     parser.add_argument("--dtype", default="auto",
                         help="auto (float32 on CPU, the checkpoint's half precision on GPU), float32, bfloat16, float16.")
     parser.add_argument("--random-seed", type=int, default=None,
                         help="Seeds requests that give no sampling_seed (with a request counter). Default: random.")
-    parser.add_argument("--max-batch-size", type=int, default=64, help="Most sequences decoded together (default 64).")
+    parser.add_argument("--max-batch-size", type=int, default=64, help="Most sequences decoded together.")
     parser.add_argument("--max-prefill-tokens", type=int, default=16384,
-                        help="Most (padded) prompt tokens prefilled in one forward pass (default 16384).")
-    parser.add_argument("--served-model-name", default=None, help="Model name of the /v1 API (default: the path).")
-    parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
+                        help="Most (padded) prompt tokens prefilled in one forward pass.")
+    parser.add_argument("--served-model-name", default=None, help="Model name of the /v1 API (None: the checkpoint path).")
+    parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (None: torch's default).")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     return add_engine_arguments(argparse.ArgumentParser(
-        prog="miles engine", description="Serve a transformers causal LM behind SGLang's HTTP API."))
+        prog="miles engine", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Serve a transformers causal LM behind SGLang's HTTP API."))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from miles_core.engines.embedded.server import create_app
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per proxied request is noise
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     engine = EmbeddedEngine(args.hf_checkpoint, device=args.device, dtype=args.dtype,
