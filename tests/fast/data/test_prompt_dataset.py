@@ -82,9 +82,3 @@ def test_every_prompt_too_long_is_an_error(make_args, write_jsonl, tiny_qwen3):
                      rollout_max_prompt_len=3)
     with pytest.raises(PromptDataError, match=r"no usable prompt is left out of 1 rows .*prompt_too_long"):
         prompt_dataset_from_args(args)
-
-
-def test_context_length_implies_the_prompt_limit(make_args, write_jsonl, tiny_qwen3):
-    args = make_args(prompt_data=write_jsonl([{"prompt": "abcd"}, {"prompt": "ab"}]), hf_checkpoint=str(tiny_qwen3),
-                     rollout_max_context_len=4)
-    assert [r.prompt for r in prompt_dataset_from_args(args).records] == ["ab"]

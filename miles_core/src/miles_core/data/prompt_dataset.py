@@ -22,8 +22,7 @@ from typing import Any
 
 from miles_core.data.tokenization import chat_template_kwargs, encode_prompt, load_tokenizer, render_chat_template
 
-__all__ = ["PromptRecord", "PromptDataset", "PromptDataError", "read_prompt_dataset", "prompt_dataset_from_args",
-           "max_prompt_len_from_args"]
+__all__ = ["PromptRecord", "PromptDataset", "PromptDataError", "read_prompt_dataset", "prompt_dataset_from_args"]
 
 logger = logging.getLogger(__name__)
 
@@ -181,14 +180,6 @@ def read_prompt_dataset(
     return PromptDataset(path=path, records=records, dropped=dropped)
 
 
-def max_prompt_len_from_args(args: Any) -> int | None:
-    """``--rollout-max-prompt-len``, defaulting to ``--rollout-max-context-len - 1`` when only that is set."""
-    limit = getattr(args, "rollout_max_prompt_len", None)
-    if limit is None and getattr(args, "rollout_max_context_len", None):
-        limit = args.rollout_max_context_len - 1
-    return limit
-
-
 def prompt_dataset_from_args(args: Any, path: str | None = None) -> PromptDataset:
     """Read ``path`` (default ``--prompt-data``) with the data flags of ``args``."""
     path = path if path is not None else getattr(args, "prompt_data", None)
@@ -202,6 +193,6 @@ def prompt_dataset_from_args(args: Any, path: str | None = None) -> PromptDatase
         tool_key=getattr(args, "tool_key", None),
         apply_chat_template=bool(getattr(args, "apply_chat_template", False)),
         template_kwargs=chat_template_kwargs(args),
-        max_prompt_len=max_prompt_len_from_args(args),
+        max_prompt_len=getattr(args, "rollout_max_prompt_len", None),  # config derives it from the context length
         tokenizer_path=getattr(args, "hf_checkpoint", None),
     )

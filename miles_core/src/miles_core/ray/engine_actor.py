@@ -8,7 +8,6 @@ waits for ``/health``, and stops it. Router, rollout and weight sync talk to it 
 from __future__ import annotations
 
 import os
-import socket
 from typing import Any
 
 
@@ -27,12 +26,6 @@ def resolve_engine_name(args: Any, plugin_manager: Any) -> str:
     return name
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
 class EngineActor:
     """Ray actor body owning one engine server process."""
 
@@ -48,16 +41,17 @@ class EngineActor:
     def start(self, gpu_ids: list[int] | None = None) -> str:
         import ray
 
-        from miles_core.engines.local import launch_server
+        from miles_core.engines.local import launch_engine
+        from miles_core.engines.process import free_port
 
         host = "127.0.0.1" if len(ray.nodes()) <= 1 else ray.util.get_node_ip_address()
-        port = free_port(host)
-        env = dict(os.environ)
+        env = {}
         if gpu_ids is not None:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
-        command = self.spec.command(self.args, host, port, self.engine_index)
         log_path = os.path.join(self.log_dir, f"engine-{self.engine_index}.log") if self.log_dir else None
-        self.handle = launch_server(command, f"http://{host}:{port}", env=env, log_path=log_path)
+        port = free_port(host)
+        command = self.spec.command(self.args, host, port, self.engine_index)
+        self.handle = launch_engine(command, host, port, env=env, log_path=log_path)
         return self.handle.url
 
     def url(self) -> str | None:

@@ -255,7 +255,7 @@ def run(args: Any, plugin_manager: Any) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         start = trainer.setup()
-        if getattr(args, "async_mode", False) or getattr(args, "async_", False):
+        if getattr(args, "async_mode", False):
             trainer.run_async(start)
         else:
             trainer.run_sync(start)

@@ -72,14 +72,9 @@ class RolloutManager:
         if getattr(args, "sglang_router_ip", None) and getattr(args, "sglang_router_port", None):
             self.router_url = f"http://{args.sglang_router_ip}:{args.sglang_router_port}"
             return
-        from miles_core.router.local import start_router
+        from miles_core.router.local import router_options_from_args, start_router
 
-        self.router = start_router(
-            health_check_interval=float(getattr(args, "rollout_health_check_interval", 30) or 30),
-            health_check_timeout=float(getattr(args, "rollout_health_check_timeout", 30) or 30),
-            health_check_first_wait=float(getattr(args, "rollout_health_check_first_wait", 0) or 0),
-            log_path=f"{self.run_dir}/router.log",
-        )
+        self.router = start_router(log_path=f"{self.run_dir}/router.log", **router_options_from_args(args))
         self.router_url = self.router.url
         host, port = self.router_url.removeprefix("http://").rsplit(":", 1)
         args.sglang_router_ip, args.sglang_router_port = host, int(port)

@@ -14,7 +14,6 @@ by the rollout manager (:mod:`miles_core.rollout.debug_data`).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Any
 

@@ -56,7 +56,7 @@ def resume_scenario(rank: int, world: int, port: int, ckpt: str, save_dir: str) 
     out["resumed_2"] = (resumed.train(next_rollout_id, BATCHES[2]), full_state(resumed.actor.model))
 
     fresh_optim, _ = new_actor(make_args(ckpt, load=save_dir, no_load_optim=True, **SCHEDULE), rank, world, port)
-    out["no_load_optim"] = (_full_optimizer_state(fresh_optim), fresh_optim.train(2, BATCHES[2])["steps"])
+    out["no_load_optim"] = (len(fresh_optim.actor.optimizer.state), fresh_optim.train(2, BATCHES[2])["steps"])
     return out
 
 
@@ -115,8 +115,8 @@ def test_the_next_step_matches_an_uninterrupted_run(runs):
 
 
 def test_no_load_optim_starts_a_fresh_optimizer(runs):
-    optim_state, steps = runs["resumed"]["no_load_optim"]
-    assert optim_state == {}
+    optim_state_size, steps = runs["resumed"]["no_load_optim"]
+    assert optim_state_size == 0
     assert steps[0]["train/lr-pg_0"] == 0.0  # a fresh schedule is back in warmup
 
 
