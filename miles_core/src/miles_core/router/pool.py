@@ -23,19 +23,18 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from typing import Iterable
+from urllib.parse import urlsplit
 
 POLICIES = ("least_in_flight", "round_robin", "random", "power_of_two")
 
 
 def normalize_worker_url(url: str) -> str:
     """``host:port`` or ``http://host:port/`` → ``http://host:port``; a clear error for anything else."""
-    url = str(url).strip().rstrip("/")
-    if "://" not in url:
-        url = "http://" + url
-    scheme, _, rest = url.partition("://")
-    if scheme not in ("http", "https") or not rest or "/" in rest:
+    raw = str(url).strip()
+    parts = urlsplit(raw if "://" in raw else "http://" + raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query:
         raise ValueError(f"worker URL must look like http://host:port, got {url!r}")
-    return url
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 @dataclass

@@ -340,13 +340,12 @@ class FsdpTrainActor:
     # ------------------------------------------------------------------------------- weights, saving
 
     def update_weights(self, engine_urls: list[str], weight_version: str) -> dict[str, float]:
-        from miles_core.training.weight_sync import WeightUpdater, engine_kind
+        from miles_core.training.weight_sync import WeightUpdater
 
-        if self._weight_updater is None:
-            args = self.args
+        args = self.args
+        if self._weight_updater is None or self._weight_updater.requested_mode != args.update_weight_transfer_mode:
             self._weight_updater = WeightUpdater(
-                self.actor.model, mode=args.update_weight_transfer_mode,
-                kind=engine_kind(getattr(args, "rollout_engine", "auto")), colocate=bool(args.colocate),
+                self.actor.model, mode=args.update_weight_transfer_mode, colocate=bool(args.colocate),
                 buffer_bytes=args.update_weight_buffer_size, hf_checkpoint=args.hf_checkpoint, dtype=self.hf_dtype,
                 device=self.device, master_address=self.master_addr,
                 ranks_per_engine=int(args.rollout_num_gpus_per_engine or 1),

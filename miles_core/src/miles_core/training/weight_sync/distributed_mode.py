@@ -8,6 +8,10 @@ Per sync (the session SGLang documents):
    engine (they wait to receive), while rank 0 ``broadcast``s each tensor in that order; the last
    bucket carries ``weight_version`` and ``flush_cache``;
 3. ``/destroy_weights_update_group`` and the trainer destroys its side.
+
+Both sides build the group with :mod:`miles_core.engines.weight_group` (SGLang's own recipe: a TCP
+rendezvous hosted by the trainer and a store prefixed with the group name), so the trainer meets real
+SGLang servers and embedded engines alike.
 """
 
 from __future__ import annotations
@@ -17,13 +21,10 @@ from typing import Iterable
 
 import torch
 
+from miles_core.engines.process import free_port
+from miles_core.engines.weight_group import destroy_weights_update_group, init_weights_update_group
 from miles_core.training.weight_sync.engine_http import EngineCaller, WeightSyncError
 from miles_core.training.weight_sync.hf_tensors import NamedTensor
-from miles_core.training.weight_sync.process_group import (
-    destroy_custom_process_group,
-    free_port,
-    init_custom_process_group,
-)
 
 __all__ = ["dtype_name", "send_distributed"]
 
@@ -55,8 +56,8 @@ def send_distributed(
     ]
     joining = caller.submit_all("/init_weights_update_group", init_payloads)
     try:
-        group = init_custom_process_group(backend=backend, master_address=master_address, master_port=port, rank=0,
-                                          world_size=world_size, group_name=group_name, timeout_s=timeout_s)
+        group = init_weights_update_group(master_address, port, 0, world_size, group_name, backend=backend,
+                                          timeout=timeout_s)
     except Exception as exc:
         try:
             caller.wait_all(joining)
@@ -78,7 +79,7 @@ def send_distributed(
         try:
             caller.post_all("/destroy_weights_update_group", {"group_name": group_name})
         finally:
-            destroy_custom_process_group(group)
+            destroy_weights_update_group(group)
     return sent
 
 

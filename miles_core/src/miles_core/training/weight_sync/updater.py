@@ -20,7 +20,6 @@ talks to the engines, then tells the other ranks whether it worked, so all ranks
 from __future__ import annotations
 
 import atexit
-import importlib.util
 import logging
 import shutil
 import tempfile
@@ -38,22 +37,27 @@ from miles_core.training.weight_sync.engine_http import EngineCaller, WeightSync
 from miles_core.training.weight_sync.hf_tensors import NamedTensor, iter_buckets, iter_full_tensors
 from miles_core.training.weight_sync.tensor_mode import SGLANG_TENSOR_MODE_ERROR, send_tensor_buckets
 
-__all__ = ["TRANSFER_MODES", "engine_kind", "resolve_transfer_mode", "WeightUpdater"]
+__all__ = ["TRANSFER_MODES", "describe_engines", "resolve_transfer_mode", "WeightUpdater"]
 
 logger = logging.getLogger(__name__)
 
 TRANSFER_MODES = ("auto", "tensor", "distributed", "disk")
 
 
-def engine_kind(rollout_engine: str | None) -> str:
-    """``"sglang"`` or ``"embedded"``: what serves the engine URLs (``--rollout-engine``; ``auto`` means
-    SGLang where it is installed and a GPU is visible, as the engine selection does)."""
-    if rollout_engine in ("sglang", "embedded"):
-        return rollout_engine
-    if rollout_engine not in (None, "auto"):
-        return "sglang"  # a third-party engine plugin speaks SGLang's API
-    has_sglang = importlib.util.find_spec("sglang") is not None
-    return "sglang" if has_sglang and torch.cuda.is_available() else "embedded"
+def describe_engines(caller: EngineCaller, default_ranks: int) -> tuple[str, list[int]]:
+    """What serves the URLs, asked of the servers themselves (``/get_server_info``): ``"embedded"``
+    when every one is a Miles embedded engine, else ``"sglang"``; and each engine's number of ranks
+    (SGLang's ``tp_size``; 1 for an embedded engine)."""
+    kinds, ranks = set(), []
+    for url in caller.urls:
+        info = caller.get(url, "/get_server_info")
+        if info.get("engine") == "miles-embedded":
+            kinds.add("embedded")
+            ranks.append(1)
+        else:
+            kinds.add("sglang")
+            ranks.append(int(info.get("tp_size") or default_ranks))
+    return ("embedded" if kinds == {"embedded"} else "sglang"), ranks
 
 
 def resolve_transfer_mode(requested: str, *, colocate: bool, kind: str) -> str:
@@ -75,7 +79,6 @@ class WeightUpdater:
         model: nn.Module,
         *,
         mode: str,
-        kind: str,
         colocate: bool,
         buffer_bytes: int,
         hf_checkpoint: str,
@@ -86,9 +89,11 @@ class WeightUpdater:
         disk_root: str | Path | None = None,
     ) -> None:
         self.model = model
+        if mode not in TRANSFER_MODES:
+            raise ValueError(f"--update-weight-transfer-mode {mode!r}: choose one of {', '.join(TRANSFER_MODES)}")
         self.requested_mode = mode
-        self.kind = kind
-        self.mode = resolve_transfer_mode(mode, colocate=colocate, kind=kind)
+        self.colocate = colocate
+        self.mode: str | None = None  # resolved on rank 0 once the engines have said what they are
         self.buffer_bytes = int(buffer_bytes)
         self.hf_checkpoint = hf_checkpoint
         self.dtype = dtype
@@ -97,6 +102,9 @@ class WeightUpdater:
         self.ranks_per_engine = ranks_per_engine
         self._disk_root = Path(disk_root) if disk_root else None
         self._last_disk_dir: Path | None = None
+        self._engines_key: tuple[str, ...] | None = None
+        self._engine_kind = "sglang"
+        self._engine_ranks: list[int] = []
 
     # ------------------------------------------------------------------------------------------------
 
@@ -117,24 +125,27 @@ class WeightUpdater:
 
     def update(self, engine_urls: list[str], weight_version: str) -> dict[str, float]:
         """Send the weights to every engine of ``engine_urls`` and set ``weight_version`` (collective)."""
-        mode = self.mode
         weight_version = str(weight_version)
         start = time.perf_counter()
         error: str | None = None
         sent = 0
+        tensors: Iterator[NamedTensor] | None = None
         if self._rank() == 0:
-            tensors = self._tensors(True, mode)
             try:
-                sent, mode = self._send_from_rank0(engine_urls, weight_version, tensors, mode)
+                with EngineCaller(engine_urls) as caller:
+                    mode, engine_ranks = self._resolve(caller)
+                    tensors = self._tensors(True, mode)
+                    caller.post_all("/pause_generation", {})
+                    try:
+                        sent = self._transfer(caller, tensors, weight_version, mode, engine_ranks)
+                        caller.check_versions(weight_version)
+                    finally:
+                        caller.post_all("/continue_generation", {})
             except Exception as exc:  # noqa: BLE001 - shared with every rank below
-                error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, WeightSyncError) else str(exc)
+                error = str(exc) if isinstance(exc, WeightSyncError) else f"{type(exc).__name__}: {exc}"
                 logger.error("weight update to version %s failed: %s", weight_version, error)
-            finally:
-                for _ in tensors:  # keep the other ranks' all-gathers paired even after a failure
-                    pass
-        else:
-            for _ in self._tensors(False, mode):
-                pass
+        for _ in tensors if tensors is not None else self._tensors(False, "disk"):
+            pass  # the rest of the walk: keeps every rank's all-gathers paired, even after a failure
         if dist.is_initialized() and dist.get_world_size() > 1:
             box = [error]
             dist.broadcast_object_list(box, src=0)
@@ -149,39 +160,37 @@ class WeightUpdater:
             "perf/update_weights_s_per_gb": seconds / gigabytes if gigabytes else 0.0,
         }
 
-    def _send_from_rank0(self, engine_urls: list[str], weight_version: str, tensors: Iterator[NamedTensor],
-                         mode: str) -> tuple[int, str]:
-        with EngineCaller(engine_urls) as caller:
-            caller.post_all("/pause_generation", {})
-            try:
-                sent, mode = self._transfer(caller, tensors, weight_version, mode)
-                caller.check_versions(weight_version)
-            finally:
-                caller.post_all("/continue_generation", {})
-        return sent, mode
+    def _resolve(self, caller: EngineCaller) -> tuple[str, list[int]]:
+        """The mode of this sync and each engine's rank count (asked of the engines once per URL set)."""
+        key = tuple(caller.urls)
+        if self._engines_key != key:
+            self._engine_kind, self._engine_ranks = describe_engines(caller, self.ranks_per_engine)
+            self._engines_key = key
+        if self.mode != "disk":  # a disk fallback of ``auto`` sticks
+            self.mode = resolve_transfer_mode(self.requested_mode, colocate=self.colocate, kind=self._engine_kind)
+        return self.mode, self._engine_ranks
 
-    def _transfer(self, caller: EngineCaller, tensors: Iterator[NamedTensor], weight_version: str,
-                  mode: str) -> tuple[int, str]:
+    def _transfer(self, caller: EngineCaller, tensors: Iterator[NamedTensor], weight_version: str, mode: str,
+                  engine_ranks: list[int]) -> int:
         buckets = iter_buckets(tensors, self.buffer_bytes)
         if mode == "tensor":
-            return send_tensor_buckets(caller, buckets, weight_version=weight_version), mode
+            return send_tensor_buckets(caller, buckets, weight_version=weight_version)
         if mode == "distributed":
             backend = "nccl" if self.device.type == "cuda" else "gloo"
             try:
-                sent = send_distributed(
+                return send_distributed(
                     caller, buckets, weight_version=weight_version, master_address=self.master_address,
-                    ranks_per_engine=[self.ranks_per_engine] * len(caller.urls), backend=backend,
+                    ranks_per_engine=engine_ranks, backend=backend,
                     timeout_s=120.0 if self.requested_mode == "auto" else 600.0,
                 )
-                return sent, mode
             except WeightSyncError as exc:
                 if self.requested_mode != "auto" or "weight-update group" not in str(exc):
                     raise
                 logger.warning("the distributed weight update could not start (%s); falling back to disk mode for "
                                "this and later syncs (set --update-weight-transfer-mode to choose)", exc)
-                self.mode = mode = "disk"
+                self.mode = "disk"
         sent, self._last_disk_dir = send_via_disk(
             caller, buckets, weight_version=weight_version, root=self._disk_dir(),
             source_checkpoint=self.hf_checkpoint, previous=self._last_disk_dir,
         )
-        return sent, mode
+        return sent

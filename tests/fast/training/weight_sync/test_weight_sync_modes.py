@@ -1,0 +1,107 @@
+"""After a sync, the embedded engine scores a fixed batch exactly as the trainer does, in every CPU mode.
+
+A 2-rank FSDP trainer (gloo) trains a step, pushes its weights with ``tensor``, ``distributed`` and
+``disk`` in turn (a new weight version each time, small buckets so several travel), and after each one
+the engine's prefill log-probs (``/generate`` with ``max_new_tokens: 0``) must equal the trainer's.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import torch
+from fsdp_harness import fixed_batch, make_args, new_actor, run_ranks
+
+MODES = ("tensor", "distributed", "disk")
+BATCH = dict(num_samples=4, vocab=100, seed=11)
+
+
+def engine_log_probs(url: str, batch: dict) -> list[torch.Tensor]:
+    """The engine's log-probs of each sample's response tokens, scored by prefill."""
+    out = []
+    with httpx.Client(timeout=60, trust_env=False) as client:
+        for tokens, n in zip(batch["tokens"], batch["response_lengths"]):
+            body = {"input_ids": tokens, "sampling_params": {"max_new_tokens": 0, "temperature": 1.0},
+                    "return_logprob": True, "logprob_start_len": 0}
+            meta = client.post(url + "/generate", json=body).raise_for_status().json()["meta_info"]
+            out.append(torch.tensor([entry[0] for entry in meta["input_token_logprobs"][-n:]]))
+    return out
+
+
+def engine_version(url: str) -> str:
+    return httpx.get(url + "/get_weight_version", trust_env=False).raise_for_status().json()["weight_version"]
+
+
+def sync_scenario(rank: int, world: int, port: int, ckpt: str, url: str, run_dir: str) -> dict:
+    args = make_args(ckpt, lr=5e-2, micro_batch_size=2, update_weight_buffer_size=64 * 1024, run_dir=run_dir)
+    actor, _ = new_actor(args, rank, world, port)
+    batch = fixed_batch(**BATCH)
+    out: dict = {"initial_trainer": actor.compute_log_probs(batch)}
+    if rank == 0:
+        out["initial_engine"] = (engine_version(url), engine_log_probs(url, batch))
+    for version, mode in enumerate(MODES, start=1):
+        actor.train(version - 1, batch)
+        actor.args.update_weight_transfer_mode = mode
+        metrics = actor.update_weights([url], str(version))
+        trainer = actor.compute_log_probs(batch)
+        engine = (engine_version(url), engine_log_probs(url, batch)) if rank == 0 else None
+        out[mode] = {"metrics": metrics, "trainer": trainer, "engine": engine}
+    return out
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_qwen3, tmp_path_factory):
+    from miles_core.engines.local import start_engine
+
+    log = tmp_path_factory.mktemp("engine") / "engine.log"
+    handle = start_engine(tiny_qwen3, device="cpu", dtype="float32", random_seed=0, log_path=log)
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@pytest.fixture(scope="module")
+def synced(engine, tiny_qwen3, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    return run_ranks(sync_scenario, 2, str(tiny_qwen3), engine.url, str(run_dir))[0], run_dir
+
+
+def test_engine_starts_with_the_trainer_weights(synced):
+    out, _ = synced
+    version, engine = out["initial_engine"]
+    assert version == "0"
+    for a, b in zip(out["initial_trainer"], engine):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_after_a_sync_the_engine_scores_like_the_trainer(synced, mode):
+    out, _ = synced
+    result = out[mode]
+    version, engine = result["engine"]
+    assert version == str(MODES.index(mode) + 1)
+    previous = out["initial_trainer"] if mode == MODES[0] else out[MODES[MODES.index(mode) - 1]]["trainer"]
+    assert not torch.allclose(torch.cat(previous), torch.cat(result["trainer"]), atol=1e-4)  # the weights moved
+    for trainer, served in zip(result["trainer"], engine):
+        torch.testing.assert_close(served, trainer, atol=1e-5, rtol=1e-5)
+    metrics = result["metrics"]
+    assert metrics["perf/update_weights_time"] > 0
+    assert metrics["perf/update_weights_gb"] == pytest.approx(sum(
+        p.numel() for p in _reference_params(synced)) * 4 / 1e9, rel=1e-6)
+
+
+def _reference_params(synced):
+    from transformers import AutoModelForCausalLM
+
+    _, run_dir = synced
+    model = AutoModelForCausalLM.from_pretrained(next((run_dir / "weight_sync").iterdir()), dtype=torch.float32)
+    return list(model.parameters())
+
+
+def test_disk_mode_leaves_one_sharded_hf_directory(synced):
+    _, run_dir = synced
+    written = list((run_dir / "weight_sync").iterdir())
+    assert [d.name for d in written] == ["v3"]
+    assert (written[0] / "model.safetensors.index.json").is_file()  # 64 KiB buckets: several shards
+    assert (written[0] / "config.json").is_file() and (written[0] / "tokenizer.json").is_file()
