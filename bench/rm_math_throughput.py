@@ -30,11 +30,12 @@ import sys
 import time
 from dataclasses import dataclass
 
-from miles_core import Sample
-from miles_rm_math import REWARD_TYPES, VerifierOptions, get_pool, score_sample
-from miles_rm_math.verifier_pool import Verdict, close_pools
 from miles_rm_math.answer_check import check_answer, clear_cache, reference_answers
 from miles_rm_math.extraction import last_boxed_answer
+from miles_rm_math.verifier_pool import Verdict, close_pools
+
+from miles_core import Sample
+from miles_rm_math import REWARD_TYPES, VerifierOptions, get_pool, score_sample
 
 RESPONSE_TEMPLATES = {
     "math": "Let me work through it step by step. ... So the result is $\\boxed{{{answer}}}$.",
@@ -153,7 +154,7 @@ def bench_in_process(cases: list[Case]) -> dict[str, float]:
     responses = [response_for("math", c) for c in cases]
     correct = 0
     started = time.perf_counter()
-    for case, response in zip(cases, responses):
+    for case, response in zip(cases, responses, strict=True):
         answer = last_boxed_answer(response)
         golds = reference_answers(case.label)
         verdict = check_answer(golds, answer, checker)  # type: ignore[arg-type]
@@ -179,15 +180,16 @@ def main() -> int:
 
     cases = make_cases(args.samples, args.seed)
     print(f"miles-rm-math throughput: {args.samples} samples per reward type, one core (cpu {core}), "
-          f"one math-verify worker, Python {sys.version.split()[0]}")
-    header = f"{'reward type':<34} {'samples/s':>10} {'seconds':>8} {'math-verify calls':>18} {'correct':>8} {'timeouts':>9}"
+          f"one math-verify worker, Python {sys.version.split()[0]}, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other work slows every row)")
+    header = f"{'reward type':<42} {'samples/s':>10} {'seconds':>8} {'math-verify calls':>18} {'correct':>8} {'timeouts':>9}"
     print(header)
     print("-" * len(header))
     rows = [(name, lambda name=name: bench_reward(name, cases, args)) for name in args.types.split(",")]
     rows.append(("math, in-process math-verify (unbounded)", lambda: bench_in_process(cases)))
     for name, run in rows:
         result = run()
-        print(f"{name:<34} {len(cases) / result['seconds']:>10.0f} {result['seconds']:>8.2f} "
+        print(f"{name:<42} {len(cases) / result['seconds']:>10.0f} {result['seconds']:>8.2f} "
               f"{result['checked']:>18} {result['correct']:>8} {result['timeouts']:>9}")
     return 0
 

@@ -9,7 +9,8 @@ the sample (``RewardModelSpec.reward_key``, e.g. ``"score"`` for ``dapo``) is us
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from miles_core.data.sample import Sample
 

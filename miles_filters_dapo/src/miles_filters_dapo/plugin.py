@@ -9,10 +9,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from miles_core import FilterSpec, hookimpl
-
 from miles_filters_dapo import options
 from miles_filters_dapo.freshness import freshest_first
 from miles_filters_dapo.nonzero_std import check_reward_nonzero_std

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from miles_rm_math.extraction import last_boxed_answer
 from miles_rm_math.normalization import comparison_key, normalize_answer

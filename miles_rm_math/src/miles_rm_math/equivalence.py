@@ -18,7 +18,8 @@ integer answer to match as a string, understands sets, intervals, matrices and e
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["answers_equivalent", "parse_answer"]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import logging
 from collections import Counter
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from miles_core import RewardModelSpec, hookimpl
-
 from miles_rm_math import options
 from miles_rm_math.rewards import DAPO_REWARD_KEY, REWARD_TYPES, reward_function
 

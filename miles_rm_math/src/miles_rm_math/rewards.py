@@ -1,22 +1,19 @@
 """The math rewards: which answer each one grades, and what score it gives.
 
-=====================  ======================================================  ==============================
-name                   the answer graded                                       score
-=====================  ======================================================  ==============================
-``math``               last ``\\boxed{}``/``\\fbox{}`` of the response           ``1`` / ``0`` (int)
-``deepscaler``         last box after the last ``</think>`` (else after the     ``1`` / ``0``
-                       first ``###Response``; neither: no answer)
-``gemma_math``         last box after the last ``<channel|>`` (else anywhere)   ``1`` / ``0``
-``dapo``               last ``Answer: ...`` line in the last 300 characters     ``{"score": 1.0 | -1.0,
-                                                                               "acc": bool, "pred": str}``
-``boxed_<type>``       last box of the whole response                          as ``<type>``
-=====================  ======================================================  ==============================
+- ``math``: the last ``\\boxed{}``/``\\fbox{}`` of the response; ``1`` / ``0`` (int).
+- ``deepscaler``: the last box after the last ``</think>`` (else after the first ``###Response``;
+  neither: no answer); ``1`` / ``0``.
+- ``gemma_math``: the last box after the last ``<channel|>`` (else anywhere); ``1`` / ``0``.
+- ``dapo``: the last ``Answer: ...`` line in the last 300 characters;
+  ``{"score": 1.0 | -1.0, "acc": bool, "pred": str}`` (the spec's ``reward_key`` is ``"score"``).
+- ``boxed_<type>``: the last box of the whole response; scored as ``<type>``.
 
 ``boxed_<type>`` follows Miles's ``boxed_`` step (replace the response by its last box) and then
 grades that content with ``<type>``'s equivalence and score values. Miles then runs ``<type>``'s own
 extraction again on the box content, which finds no box, ``Answer:`` line or ``</think>`` in it, so
-every ``boxed_*`` sample of Miles scores as wrong; we do not repeat the extraction. ``boxed_dapo``
-therefore grades DAPO-style (±1) on a boxed answer, like DAPO's strict-box mode.
+a ``boxed_*`` sample of Miles scores as wrong unless its box holds another box; we do not repeat the
+extraction. ``boxed_dapo`` therefore grades DAPO-style (±1) on a boxed answer, like DAPO's strict-box
+mode.
 
 Equivalence is math-verify's (:mod:`miles_rm_math.equivalence`), bounded by ``--math-verify-timeout``.
 A check that times out or whose worker fails scores as a **wrong** answer (``0``; ``-1.0`` for
@@ -32,8 +29,9 @@ anything else; ours accepts any answer math-verify can parse.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from miles_rm_math.answer_check import check_answer, reference_answers
 from miles_rm_math.extraction import (

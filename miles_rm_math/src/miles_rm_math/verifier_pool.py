@@ -30,8 +30,9 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 __all__ = [
     "HARD_GRACE_S",
@@ -107,7 +108,8 @@ class _Worker:
     """One worker process and the JSON-lines conversation with it."""
 
     def __init__(self, command: Sequence[str]) -> None:
-        self.process = subprocess.Popen(list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
+        self.command = list(command)
+        self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
                                         close_fds=True)
         self._buffer = bytearray()
         self.ready = False
@@ -118,10 +120,10 @@ class _Worker:
         try:
             reply = self._read_message(time.monotonic() + timeout_s)
         except _WorkerExited as exc:
+            self.kill()
             raise VerifierStartupError(
-                f"the math-verify worker ({sys.executable} -m miles_rm_math._worker) exited with code "
-                f"{exc.returncode} while starting; its error is printed above. Is math-verify installed "
-                "(pip install 'math-verify[antlr4_13_2]')?"
+                f"the math-verify worker ({' '.join(self.command)}) exited with code {exc.returncode} while "
+                "starting; its error is printed above. Is math-verify installed here (pip install math-verify)?"
             ) from None
         if reply is None or not reply.get("ready"):
             self.kill()
@@ -148,8 +150,9 @@ class _Worker:
             if remaining <= 0 or not poller.poll(remaining * 1000):
                 return None
             chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                raise _WorkerExited(self.process.wait(timeout=5))
+            if not chunk:  # the worker closed its end: it exited or is exiting
+                self.kill()
+                raise _WorkerExited(self.process.returncode)
             self._buffer += chunk
         line, _, rest = bytes(self._buffer).partition(b"\n")
         self._buffer = bytearray(rest)
@@ -160,8 +163,8 @@ class _Worker:
             self.process.kill()
         try:
             self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a process that survives SIGKILL
-            logger.warning("math-verify worker %d did not exit after SIGKILL", self.process.pid)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a process that survives SIGKILL (uninterruptible I/O)
+            logger.warning("math-verify worker %d did not exit within 5 s of SIGKILL", self.process.pid)
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:
                 stream.close()
@@ -216,7 +219,8 @@ class VerifierPool:
                 return Verdict("error", f"math-verify failed: {reply['error']}")
             return Verdict("equivalent" if reply["equivalent"] else "different")
         except _WorkerExited as exc:
-            worker = None
+            worker.kill()
+            worker = None  # replaced on the next check
             self._count("errors", "workers_replaced")
             return Verdict("error", f"the math-verify worker died during the check ({exc}); it will be replaced")
         except VerifierStartupError:

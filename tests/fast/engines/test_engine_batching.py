@@ -8,7 +8,6 @@ import time
 
 import pytest
 import torch
-
 from miles_core.engines.embedded.engine import EmbeddedEngine
 from miles_core.engines.embedded.params import RequestError, parse_generate_call
 
@@ -50,7 +49,7 @@ def test_batched_log_probs_equal_an_hf_forward_pass_at_the_sampling_temperature(
     results = generate(engine, {"text": PROMPTS, "return_logprob": True, "sampling_params": {
         "temperature": temperature, "max_new_tokens": 12, "min_new_tokens": 12, "sampling_seed": 3}})
     assert len(results) == len(PROMPTS)
-    for prompt, result in zip(PROMPTS, results):
+    for prompt, result in zip(PROMPTS, results, strict=True):
         prompt_ids = engine.tokenizer.encode(prompt)
         out_ids = result["output_ids"]
         reported = torch.tensor([lp for lp, _, _ in result["meta_info"]["output_token_logprobs"]])
@@ -162,7 +161,7 @@ def test_top_logprobs_are_sorted_and_hold_the_best_tokens(engine):
     result = generate(engine, {"text": "Hi", "return_logprob": True, "top_logprobs_num": 3,
                                "sampling_params": {"max_new_tokens": 4, "sampling_seed": 2}})[0]
     for (chosen, _, _), top in zip(result["meta_info"]["output_token_logprobs"],
-                                   result["meta_info"]["output_top_logprobs"]):
+                                   result["meta_info"]["output_top_logprobs"], strict=True):
         values = [lp for lp, _, _ in top]
         assert len(top) == 3 and values == sorted(values, reverse=True) and chosen <= values[0] + 1e-6
 

@@ -10,7 +10,6 @@ import time
 import pytest
 import uvicorn
 from fastapi import FastAPI
-
 from miles_core.engines.client import EngineClient, EngineConnectionError, EngineHTTPError
 from miles_core.engines.process import ServerStartError, free_port, launch_server
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from miles_core.engines.embedded.params import RequestError, SamplingParams, parse_generate_call
 
 

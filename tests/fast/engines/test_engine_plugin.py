@@ -60,7 +60,7 @@ def test_embedded_command_line_uses_its_flags():
     args.hf_checkpoint, args.rollout_seed = "/ckpt/qwen", 7
     command = embedded_command(args, "127.0.0.1", 30001, engine_index=1)
     assert command[:3] == [sys.executable, "-m", "miles_core.engines.embedded"]
-    flags = dict(zip(command[3::2], command[4::2]))
+    flags = dict(zip(command[3::2], command[4::2], strict=True))
     assert flags == {"--hf-checkpoint": "/ckpt/qwen", "--host": "127.0.0.1", "--port": "30001", "--device": "cpu",
                      "--dtype": "auto", "--max-batch-size": "8", "--random-seed": "8", "--max-prefill-tokens": "16384"}
 

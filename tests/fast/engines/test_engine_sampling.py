@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from miles_core.engines.embedded.params import SamplingParams
 from miles_core.engines.embedded.sampling import (
     BatchSampling,

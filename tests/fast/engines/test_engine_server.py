@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 import torch
-
 from miles_core.engines.client import EngineClient, EngineHTTPError
 from miles_core.engines.local import start_engine
 from miles_core.engines.process import free_port
@@ -98,7 +97,7 @@ def test_stream_chunks_are_cumulative_and_end_with_the_finish_reason(engine):
 
     chunks = asyncio.run(run())
     assert len(chunks) == GREEDY["max_new_tokens"]
-    for earlier, later in zip(chunks, chunks[1:]):
+    for earlier, later in zip(chunks, chunks[1:], strict=False):
         assert later["text"].startswith(earlier["text"])
         assert later["output_ids"][:len(earlier["output_ids"])] == earlier["output_ids"]
     assert all(c["meta_info"]["finish_reason"] is None for c in chunks[:-1])
@@ -223,7 +222,6 @@ def test_a_bad_tensor_update_changes_nothing(engine, original_weights):
 
 def test_update_weights_from_distributed_over_gloo(engine, original_weights, restore_weights):
     import torch.distributed as dist
-
     from miles_core.engines.weight_group import destroy_weights_update_group, init_weights_update_group
 
     port = free_port()

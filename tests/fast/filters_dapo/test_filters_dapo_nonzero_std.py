@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from conftest import make_group, namespace
-from miles_core import DynamicFilterOutput, RewardModelSpec
+from filters_dapo_support import make_group, namespace
 from miles_core.plugins.manager import PluginSelection
 from miles_filters_dapo.nonzero_std import unbiased_std
+
+from miles_core import DynamicFilterOutput, RewardModelSpec
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,7 @@ def test_dict_rewards_use_the_reward_key(nonzero_std):
 def test_dict_rewards_fall_back_to_the_reward_models_default_key(nonzero_std, monkeypatch):
     """No --reward-key: the key is the default of the reward model named by metadata['rm_type'] / --rm-type."""
     import miles_core.plugins.manager as manager_module
+
     from miles_filters_dapo import group_rewards
 
     real_builder = manager_module.plugin_manager_from_args

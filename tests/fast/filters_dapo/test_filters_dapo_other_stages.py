@@ -5,10 +5,10 @@ from __future__ import annotations
 import warnings
 
 import pytest
-
-from conftest import make_group, namespace
-from miles_core import Sample, SampleStatus
+from filters_dapo_support import make_group, namespace
 from miles_core.plugins.manager import PluginSelection, build_plugin_manager
+
+from miles_core import Sample, SampleStatus
 
 
 def test_mask_truncated_marks_only_truncated_samples(dapo_manager):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
-
-from conftest import make_group, namespace
+from filters_dapo_support import make_group, namespace
 from miles_filters_dapo.overlong import soft_overlong_punishment
 
 # L_max = 20 tokens, L_cache = 4: no penalty up to 16, a ramp from 16 to 20, -1 beyond.

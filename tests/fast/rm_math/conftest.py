@@ -1,14 +1,10 @@
-"""Fixtures for the miles-rm-math tests: flags as a run would parse them, and scoring through the registry."""
+"""Fixtures for the miles-rm-math tests: a manager with the package from its entry point, and parsed flags."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-from typing import Any
 
 import pytest
-
-from miles_core import Sample
 from miles_core.plugins.manager import PluginSelection, build_plugin_manager
 
 
@@ -28,10 +24,3 @@ def math_args() -> argparse.Namespace:
     args = parser.parse_args(["--math-verify-timeout", "20", "--math-verify-workers", "2"])
     args.reward_key = None
     return args
-
-
-def score_with(manager, args: Any, rm_type: str, response: str, label: Any) -> Any:
-    """Score one sample with the registered ``rm_type`` exactly as the rollout awaits it."""
-    spec = manager.get("reward_models", rm_type, flag="--rm-type")
-    sample = Sample(index=0, prompt="q", response=response, label=label)
-    return asyncio.run(spec.fn(args, sample))

@@ -16,11 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from miles_rm_math.verifier_pool import HARD_GRACE_S, VerifierStartupError
 
-from conftest import score_with
 from miles_core import Sample
 from miles_rm_math import REWARD_TYPES, VerifierOptions, VerifierPool, score_sample
-from miles_rm_math.verifier_pool import HARD_GRACE_S, VerifierStartupError
 
 # sympy needs far more than a second for this power; math-verify's own signal timeout cannot run in a thread.
 PATHOLOGICAL = "10^{10^{10}}"

@@ -12,8 +12,7 @@ Two tables:
 from __future__ import annotations
 
 import pytest
-
-from conftest import score_with
+from rm_math_support import score_with
 
 BINARY_TYPES = ("math", "deepscaler", "gemma_math", "boxed_math", "boxed_deepscaler", "boxed_gemma_math")
 DAPO_TYPES = ("dapo", "boxed_dapo")
@@ -138,7 +137,7 @@ def test_table_is_large_enough():
 
 
 @pytest.mark.parametrize(("answer", "label", "correct"), EQUIVALENCE_CASES,
-                         ids=[f"{i:02d}:{a}|{l}" for i, (a, l, _) in enumerate(EQUIVALENCE_CASES)])
+                         ids=[f"{i:02d}:{a}|{lab}" for i, (a, lab, _) in enumerate(EQUIVALENCE_CASES)])
 def test_equivalence_case_scores_per_reward_type(rm_math_manager, math_args, answer, label, correct):
     got = {}
     for rm_type in ALL_TYPES:

@@ -8,9 +8,9 @@ import sys
 import warnings
 
 import pytest
+from miles_core.plugins.manager import PluginSelection, build_plugin_manager
 
 from miles_core import RewardModelSpec
-from miles_core.plugins.manager import PluginSelection, build_plugin_manager
 
 NAMES = ("math", "dapo", "deepscaler", "gemma_math", "boxed_math", "boxed_dapo", "boxed_deepscaler", "boxed_gemma_math")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from miles_rm_math.answer_check import reference_answers
 from miles_rm_math.extraction import dapo_answer_line, deepscaler_segment, gemma_segment, last_boxed_answer
 from miles_rm_math.normalization import comparison_key, normalize_answer

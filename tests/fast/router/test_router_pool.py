@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from miles_core.router.pool import WorkerPool, normalize_worker_url
 
 A, B, C = "http://127.0.0.1:1001", "http://127.0.0.1:1002", "http://127.0.0.1:1003"

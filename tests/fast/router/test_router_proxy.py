@@ -12,7 +12,6 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-
 from miles_core.engines.process import free_port
 from miles_core.router.local import start_router
 

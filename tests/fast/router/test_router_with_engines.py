@@ -15,7 +15,6 @@ from collections import Counter
 import httpx
 import pytest
 import torch
-
 from miles_core.engines.client import EngineClient
 from miles_core.engines.local import start_engine
 from miles_core.router.client import RouterClient
@@ -66,7 +65,7 @@ def test_batched_generate_with_log_probs_matching_an_hf_forward_pass(cluster, ti
         "temperature": temperature, "max_new_tokens": 10, "min_new_tokens": 10, "sampling_seed": 9})
     model = AutoModelForCausalLM.from_pretrained(tiny_qwen3).eval()
     tokenizer = AutoTokenizer.from_pretrained(tiny_qwen3)
-    for prompt, result in zip(prompts, results):
+    for prompt, result in zip(prompts, results, strict=True):
         prompt_ids = tokenizer.encode(prompt)
         tokens = prompt_ids + result["output_ids"]
         with torch.no_grad():

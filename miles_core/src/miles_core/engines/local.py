@@ -11,8 +11,8 @@ Used by the Ray rollout manager, the tests and the benchmarks::
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from miles_core.engines.process import (
     ServerProcess,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-from typing import Iterable
+from collections.abc import Iterable
 
 from miles_core import hookimpl
 from miles_core.plugins.types import EngineSpec

@@ -42,6 +42,8 @@ KNOWN_PROVIDERS: dict[tuple[str, str], str] = {
         "math", "dapo", "deepscaler", "gemma_math", "boxed_math", "boxed_dapo", "boxed_deepscaler", "boxed_gemma_math")},
     ("filters", "nonzero_std"): "miles-filters-dapo",
     ("filters", "check_reward_nonzero_std"): "miles-filters-dapo",
+    ("filters", "mask_truncated"): "miles-filters-dapo",
+    ("filters", "freshest_first"): "miles-filters-dapo",
     **{("model_specs", n): "miles-models-qwen" for n in ("qwen2", "qwen3", "qwen3_moe", "qwen2_moe")},
 }
 

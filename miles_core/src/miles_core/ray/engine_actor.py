@@ -2,7 +2,9 @@
 
 The server is whatever the selected :class:`~miles_core.plugins.types.EngineSpec` says (SGLang's
 ``launch_server`` on GPUs, the embedded engine elsewhere); the actor only starts it on a free port,
-waits for ``/health``, and stops it. Router, rollout and weight sync talk to it over HTTP only.
+waits for ``/health``, and stops it. Router, rollout and weight sync talk to it over HTTP only. The
+server runs under the :mod:`~miles_core.ray.fate_share` guard, so it dies with this actor even when
+the actor is killed without a chance to stop it.
 """
 
 from __future__ import annotations
@@ -41,24 +43,32 @@ class EngineActor:
     def start(self, gpu_ids: list[int] | None = None) -> str:
         import ray
 
-        from miles_core.engines.local import launch_engine
-        from miles_core.engines.process import free_port
+        from miles_core.ray.servers import start_engine_server
 
+        self.stop()
         host = "127.0.0.1" if len(ray.nodes()) <= 1 else ray.util.get_node_ip_address()
         env = {}
         if gpu_ids is not None:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
         log_path = os.path.join(self.log_dir, f"engine-{self.engine_index}.log") if self.log_dir else None
-        port = free_port(host)
-        command = self.spec.command(self.args, host, port, self.engine_index)
-        self.handle = launch_engine(command, host, port, env=env, log_path=log_path)
+        self.handle = start_engine_server(self.spec, self.args, self.engine_index, host, log_path=log_path, env=env)
         return self.handle.url
 
     def url(self) -> str | None:
         return self.handle.url if self.handle else None
 
     def pid(self) -> int | None:
+        """The guard's pid (the process group of the server)."""
         return self.handle.pid if self.handle else None
+
+    def server_pid(self) -> int | None:
+        """The engine server's own pid (the guard's child), for fault-injection drills."""
+        from miles_core.ray.proc import child_pids
+
+        if self.handle is None:
+            return None
+        children = child_pids(self.handle.pid)
+        return children[0] if children else None
 
     def stop(self) -> None:
         if self.handle is not None:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from miles_core.engines.process import ServerProcess, ServerStartError, free_port, launch_server, port_in_use_error
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Iterable
 from urllib.parse import urlsplit
 
 POLICIES = ("least_in_flight", "round_robin", "random", "power_of_two")

@@ -15,12 +15,16 @@ from __future__ import annotations
 import argparse
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["TrainActor", "TrainData"]
+__all__ = ["TrainActor", "TrainData", "TrainResult"]
 
 #: One rollout batch as ``miles_core.rollout.train_data.samples_to_train_data`` builds it: a dict of
 #: per-sample lists (``tokens``, ``response_lengths``, ``loss_masks``, ``rewards``, ``raw_reward``,
 #: ``rollout_log_probs``, ...). The *whole* batch is given to every rank; each rank takes its share.
 TrainData = dict[str, list[Any]]
+
+#: What ``train`` returns: ``{"steps": list[dict[str, float]], "rollout": dict[str, float],
+#: "perf": dict[str, float]}`` (see :meth:`TrainActor.train`).
+TrainResult = dict[str, Any]
 
 
 @runtime_checkable
@@ -35,11 +39,15 @@ class TrainActor(Protocol):
         """
         ...
 
-    def train(self, rollout_id: int, train_data: TrainData) -> dict[str, float]:
+    def train(self, rollout_id: int, train_data: TrainData) -> TrainResult:
         """Compute log-probs (actor, reference, critic values), advantages, and run the optimizer steps.
 
-        :return: metrics with their namespace (``train/loss``, ``perf/actor_train_time``, ...); the
-            per-step rows are under ``"steps"`` as a list of dicts when more than one step ran.
+        :return: ``{"steps": [...], "rollout": {...}, "perf": {...}}``: one row per optimizer step
+            (``train/loss``, ``train/grad_norm``, ``train/lr-pg_0``, ``train/critic-value_loss``, ... and
+            ``train/step`` = ``rollout_id × num_steps_per_rollout + step``, the row's x-axis); the
+            train-side batch statistics (``rollout/log_probs``, ``rollout/advantages``, ...); and the
+            timers (``perf/log_probs_time``, ``perf/actor_train_time``, ``perf/actor_train_tok_per_s``,
+            ...), logged against the rollout id. Names carry their namespace.
         """
         ...
 

@@ -30,7 +30,7 @@ def equivalence_scenarios(rank: int, world: int, port: int, tied: str, untied: s
     return {"padded": padded, "packed": packed}
 
 
-def single_rank_scenarios(rank: int, world: int, port: int, tied: str, untied: str) -> dict:
+def single_rank_scenarios(rank: int, world: int, port: int, tied: str, untied: str, run_dir: str) -> dict:
     out = equivalence_scenarios(rank, world, port, tied, untied)
     batch = fixed_batch(**BATCH)
 
@@ -72,8 +72,13 @@ def single_rank_scenarios(rank: int, world: int, port: int, tied: str, untied: s
 
     # PPO: critic + KL loss against a frozen reference; Miles's CI invariants at the first step.
     ppo, _ = new_actor(make_args(tied, advantage_estimator="ppo", use_kl_loss=True, kl_loss_coef=0.1,
-                                 micro_batch_size=4), rank, world, port)
-    out["ppo"] = ppo.train(0, batch)
+                                 micro_batch_size=4, ref_update_interval=1, lr=1e-2), rank, world, port)
+    out["ppo"] = [ppo.train(r, batch) for r in range(2)]  # the reference follows the actor every rollout
+
+    # --use-pytorch-profiler writes a trace of the chosen steps.
+    profiled, _ = new_actor(make_args(tied, micro_batch_size=4, use_pytorch_profiler=True, profile_step_start=1,
+                                      profile_step_end=2, run_dir=run_dir), rank, world, port)
+    profiled.train(0, batch)
     return out
 
 
@@ -94,8 +99,13 @@ def checkpoints(tiny_qwen3, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def world1(checkpoints):
-    return run_ranks(single_rank_scenarios, 1, *checkpoints)[0]
+def run_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("run")
+
+
+@pytest.fixture(scope="module")
+def world1(checkpoints, run_dir):
+    return run_ranks(single_rank_scenarios, 1, *checkpoints, str(run_dir))[0]
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +185,7 @@ def test_gradient_checkpointing_gives_the_same_update(world1):
 
 
 def test_ppo_trains_a_critic_and_kl_starts_at_zero(world1):
-    result = world1["ppo"]
+    result, following = world1["ppo"]
     first = result["steps"][0]
     for key in ("train/critic-value_loss", "train/critic-value_clipfrac", "train/critic-grad_norm",
                 "train/critic-lr-pg_0", "train/kl_loss", "train/pg_loss"):
@@ -184,3 +194,14 @@ def test_ppo_trains_a_critic_and_kl_starts_at_zero(world1):
     assert first["train/critic-value_loss"] > 0
     assert "rollout/values" in result["rollout"] and "rollout/ref_log_probs" in result["rollout"]
     assert result["perf"]["perf/ref_log_probs_time"] > 0 and result["perf"]["perf/critic_train_time"] > 0
+    assert result["steps"][1]["train/kl_loss"] > 0  # the actor moved away from the reference
+    assert following["steps"][0]["train/kl_loss"] == pytest.approx(0.0, abs=1e-9)  # --ref-update-interval 1
+    assert result["perf"]["perf/ref_model_update_time"] > 0
+
+
+def test_profiler_writes_a_chrome_trace(world1, run_dir):
+    import json
+
+    trace = run_dir / "profile" / "rank0_step1-2.json"
+    events = json.loads(trace.read_text())["traceEvents"]
+    assert any(event.get("name") == "train_actor" for event in events)

@@ -56,7 +56,7 @@ class KVBatch:
     def join(self, other: KVBatch) -> None:
         """Append ``other``'s rows after this batch's rows (both caches must support joining)."""
         length = max(self.length, other.length)
-        for mine, theirs in zip(self.cache.layers, other.cache.layers):
+        for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
             mine.keys = torch.cat([_pad_left(mine.keys, length, dim=2), _pad_left(theirs.keys, length, dim=2)])
             mine.values = torch.cat([_pad_left(mine.values, length, dim=2), _pad_left(theirs.values, length, dim=2)])
         self.attention_mask = torch.cat(

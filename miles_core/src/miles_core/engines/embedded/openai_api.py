@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -155,7 +156,7 @@ def add_openai_routes(app, engine: EmbeddedEngine) -> None:
             PromptRequest(rid=f"{request_id}-{i}", text=text, input_ids=prompt_ids, params=params,
                           return_logprob=logprobs is not None, logprob_start_len=0 if echo and logprobs is not None else -1,
                           top_logprobs_num=int(logprobs or 0))
-            for i, (text, prompt_ids) in enumerate(zip(texts, ids))
+            for i, (text, prompt_ids) in enumerate(zip(texts, ids, strict=True))
         ]
         stream = bool(body.get("stream", False))
         call = GenerateCall(prompts=prompts, batched=True, stream=stream)

@@ -53,13 +53,13 @@ class BatchSampling:
         greedy = [p.greedy for p in params]
         top_k = [vocab_size if p.top_k < 0 else min(p.top_k, vocab_size) for p in params]
         return cls(
-            temperature=torch.tensor([1.0 if g else p.temperature for p, g in zip(params, greedy)], device=device),
+            temperature=torch.tensor([1.0 if g else p.temperature for p, g in zip(params, greedy, strict=True)], device=device),
             greedy=torch.tensor(greedy, dtype=torch.bool, device=device),
             top_k=torch.tensor(top_k, dtype=torch.long, device=device),
             top_p=torch.tensor([p.top_p for p in params], device=device),
             min_p=torch.tensor([p.min_p for p in params], device=device),
             needs_filter=any(
-                not g and (k < vocab_size or p.top_p < 1.0 or p.min_p > 0.0) for p, g, k in zip(params, greedy, top_k)
+                not g and (k < vocab_size or p.top_p < 1.0 or p.min_p > 0.0) for p, g, k in zip(params, greedy, top_k, strict=True)
             ),
         )
 

@@ -18,8 +18,9 @@ import concurrent.futures
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -268,7 +269,7 @@ class Scheduler:
         self._sample_and_append(seqs, logits, BatchSampling.from_params(
             [s.params for s in seqs], self.runner.vocab_size, logits.device))
         kv = output.kv
-        still = [i for i, seq in zip(live, seqs) if not seq.finished]
+        still = [i for i, seq in zip(live, seqs, strict=True) if not seq.finished]
         if still != list(range(len(group))):
             if not still:
                 return
@@ -313,11 +314,11 @@ class Scheduler:
         if top_wanted:
             top_values, top_indices = reported.topk(min(top_wanted, reported.shape[-1]), dim=-1)
             top_values, top_indices = top_values.tolist(), top_indices.tolist()
-        for row, (seq, token, logprob) in enumerate(zip(seqs, tokens.tolist(), chosen.tolist())):
+        for row, (seq, token, logprob) in enumerate(zip(seqs, tokens.tolist(), chosen.tolist(), strict=True)):
             top = None
             if seq.top_logprobs_num:
                 k = seq.top_logprobs_num
-                top = list(zip(top_values[row][:k], top_indices[row][:k]))
+                top = list(zip(top_values[row][:k], top_indices[row][:k], strict=True))
             seq.append(token, logprob, top)
             self.stats.tokens_generated += 1
             if seq.finished:
@@ -415,6 +416,6 @@ def _record_prompt_logprobs(seq: Sequence, logits: torch.Tensor) -> None:
     seq.input_logprobs = [None] + values
     if seq.top_logprobs_num:
         top_values, top_indices = log_probs.topk(min(seq.top_logprobs_num, log_probs.shape[-1]), dim=-1)
-        seq.input_top_logprobs = [None] + [list(zip(v, i)) for v, i in zip(top_values.tolist(), top_indices.tolist())]
+        seq.input_top_logprobs = [None] + [list(zip(v, i, strict=True)) for v, i in zip(top_values.tolist(), top_indices.tolist(), strict=True)]
     else:
         seq.input_top_logprobs = None

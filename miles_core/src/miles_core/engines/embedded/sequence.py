@@ -7,8 +7,9 @@ sequence; the HTTP side only receives the dicts :meth:`Sequence.output` builds, 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -127,12 +128,12 @@ class Sequence:
         if self.return_logprob:
             decode = (lambda t: tokenizer.decode([t])) if self.return_text_in_logprobs else (lambda t: None)
             meta["output_token_logprobs"] = [
-                [lp, tok, decode(tok)] for lp, tok in zip(self.output_logprobs, self.output_ids)
+                [lp, tok, decode(tok)] for lp, tok in zip(self.output_logprobs, self.output_ids, strict=True)
             ]
             start = self.logprob_start_len
             input_ids = self.prompt_ids[start:] if start >= 0 else []
             input_lps = self.input_logprobs or [None] * len(input_ids)
-            meta["input_token_logprobs"] = [[lp, tok, decode(tok)] for lp, tok in zip(input_lps, input_ids)]
+            meta["input_token_logprobs"] = [[lp, tok, decode(tok)] for lp, tok in zip(input_lps, input_ids, strict=True)]
             if self.top_logprobs_num > 0:
                 meta["output_top_logprobs"] = [
                     [[lp, tok, decode(tok)] for lp, tok in top] for top in self.output_top_logprobs

@@ -11,8 +11,9 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -113,7 +114,7 @@ def create_app(engine: EmbeddedEngine, server_args: dict[str, Any] | None = None
             engine.check_available()
             call = parse_generate_call({"input_ids": [0], "sampling_params": {"max_new_tokens": 1, "temperature": 0}})
             await asyncio.wait_for(engine.generate(call), HEALTH_GENERATE_TIMEOUT_S)
-        except (EngineUnavailable, asyncio.TimeoutError, RuntimeError) as exc:
+        except (TimeoutError, EngineUnavailable, RuntimeError) as exc:
             logger.warning("health_generate failed: %r", exc)
             return Response(status_code=503)
         return Response(status_code=200)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 
@@ -115,7 +116,7 @@ class WeightGroups:
         group, backend = self.groups[group_name]
         receive_device = device if backend == "nccl" else torch.device("cpu")
         received = []
-        for name, dtype, shape in zip(names, dtypes, shapes):
+        for name, dtype, shape in zip(names, dtypes, shapes, strict=True):
             tensor = torch.empty(tuple(shape), dtype=parse_dtype(dtype), device=receive_device)
             dist.broadcast(tensor, src=0, group=group)
             received.append((name, tensor))

@@ -96,7 +96,7 @@ class FsdpTrainActor:
             torch.use_deterministic_algorithms(True, warn_only=True)
         self.device = pick_device(rank)
         self.mesh = init_train_group(rank, world_size, master_addr, master_port, self.device,
-                                     cpu_backend=args.fsdp_cpu_backend, with_cpu_offload=self.device.type == "cuda")
+                                     cpu_backend=args.fsdp_cpu_backend)
         self.pm = _plugin_manager(args)
         self.estimator = self.pm.get("loss_estimators", args.advantage_estimator, flag="--advantage-estimator")
         self.attn_implementation = resolve_attn_implementation(args.attn_implementation, self.device)

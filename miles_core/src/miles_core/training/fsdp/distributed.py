@@ -1,8 +1,9 @@
 """The data-parallel process group of the train ranks: NCCL on GPUs, gloo on CPU.
 
-One group spans every train rank; FSDP2 shards over a 1-D device mesh of it. With
-``--fsdp-cpu-offload`` on GPUs the group gets both backends (``cpu:<--fsdp-cpu-backend>,cuda:nccl``)
-because gradients are clipped and the optimizer steps on CPU tensors.
+One group spans every train rank; FSDP2 shards over a 1-D device mesh of it. On GPUs the group gets
+both backends (``cpu:<--fsdp-cpu-backend>,cuda:nccl``): NCCL for the model's collectives, and a CPU
+backend for whatever lives in host memory — ``--fsdp-cpu-offload`` shards (clipped and stepped on CPU)
+and offloaded weights gathered for a weight sync while colocated engines hold the GPU.
 """
 
 from __future__ import annotations
@@ -33,12 +34,12 @@ def pick_device(rank: int) -> torch.device:
 
 def init_train_group(
     rank: int, world_size: int, master_addr: str, master_port: int, device: torch.device,
-    *, cpu_backend: str = "gloo", with_cpu_offload: bool = False, timeout_s: float = 1800.0,
+    *, cpu_backend: str = "gloo", with_cpu_backend: bool = True, timeout_s: float = 1800.0,
 ) -> DeviceMesh:
     """Join the train process group (creating it if this process has none) and return its mesh."""
     if not dist.is_initialized():
         if device.type == "cuda":
-            backend = f"cpu:{cpu_backend},cuda:nccl" if with_cpu_offload else "nccl"
+            backend = f"cpu:{cpu_backend},cuda:nccl" if with_cpu_backend else "nccl"
         else:
             backend = "gloo"
         dist.init_process_group(

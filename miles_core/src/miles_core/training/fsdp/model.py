@@ -42,9 +42,11 @@ def resolve_attn_implementation(requested: str | None, device: torch.device) -> 
     """The attention kernel to use: ``requested`` when it can run here, else ``sdpa`` with a warning.
 
     flash-attention needs CUDA and the ``flash_attn`` package; without them (CPU runs, laptops, CI) the
-    fallback is PyTorch SDPA, which handles packed sequences through the block-diagonal mask
-    transformers derives from restarting position ids.
+    fallback is PyTorch SDPA. ``sdpa`` is served by :mod:`~miles_core.training.fsdp.varlen_attention`
+    (SDPA per packed sample), so packed micro-batches cost ``Σ len²`` attention, not ``(Σ len)²``.
     """
+    from miles_core.training.fsdp.varlen_attention import register_varlen_sdpa
+
     requested = requested or "flash_attention_2"
     if requested not in ATTN_IMPLEMENTATIONS:
         raise ValueError(f"--attn-implementation {requested!r}: choose one of {', '.join(ATTN_IMPLEMENTATIONS)}")
@@ -59,8 +61,8 @@ def resolve_attn_implementation(requested: str | None, device: torch.device) -> 
                 "Pass --attn-implementation sdpa to silence this warning.",
                 UserWarning, stacklevel=2,
             )
-            return "sdpa"
-    return requested
+            requested = "sdpa"
+    return register_varlen_sdpa() if requested == "sdpa" else requested
 
 
 def hf_checkpoint_dtype(config) -> torch.dtype:

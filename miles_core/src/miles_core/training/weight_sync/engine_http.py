@@ -39,10 +39,16 @@ class EngineCaller:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def post(self, url: str, path: str, payload: dict[str, Any] | None = None, *, check_success: bool = True) -> Any:
-        """POST ``payload`` to ``url + path``; raise :class:`WeightSyncError` naming the engine on failure."""
+    def post(self, url: str, path: str, payload: dict[str, Any] | bytes | None = None, *,
+             check_success: bool = True) -> Any:
+        """POST ``payload`` (a dict, or an already encoded JSON body) to ``url + path``; raise
+        :class:`WeightSyncError` naming the engine on failure."""
         try:
-            response = self._client.post(url + path, json=payload or {})
+            if isinstance(payload, bytes):
+                response = self._client.post(url + path, content=payload,
+                                             headers={"content-type": "application/json"})
+            else:
+                response = self._client.post(url + path, json=payload or {})
         except httpx.HTTPError as exc:
             raise WeightSyncError(f"engine {url}: {path} failed: {type(exc).__name__}: {exc}") from exc
         if response.status_code >= 400:
@@ -63,7 +69,7 @@ class EngineCaller:
         except (httpx.HTTPError, ValueError) as exc:
             raise WeightSyncError(f"engine {url}: GET {path} failed: {type(exc).__name__}: {exc}") from exc
 
-    def submit_all(self, path: str, payload: dict[str, Any] | list[dict[str, Any]] | None = None) -> list:
+    def submit_all(self, path: str, payload: dict[str, Any] | bytes | list[dict[str, Any]] | None = None) -> list:
         """Start the same POST (or one payload per engine) on every engine; returns futures."""
         payloads = payload if isinstance(payload, list) else [payload] * len(self.urls)
         return [self._pool.submit(self.post, url, path, p) for url, p in zip(self.urls, payloads)]
@@ -81,7 +87,7 @@ class EngineCaller:
             raise errors[0]
         return results
 
-    def post_all(self, path: str, payload: dict[str, Any] | list[dict[str, Any]] | None = None) -> list:
+    def post_all(self, path: str, payload: dict[str, Any] | bytes | list[dict[str, Any]] | None = None) -> list:
         return self.wait_all(self.submit_all(path, payload))
 
     def weight_versions(self) -> dict[str, str]:
