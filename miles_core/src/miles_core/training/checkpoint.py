@@ -31,6 +31,8 @@ import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch import nn
 
+from miles_core.training.sharding import reshard
+
 __all__ = [
     "TRACKER_FILE",
     "LoadedCheckpoint",
@@ -136,6 +138,7 @@ def save_checkpoint(
     from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
 
     path = iteration_dir(root, rollout_id)
+    reshard(model)
     if _rank() == 0:
         path.mkdir(parents=True, exist_ok=True)
     _barrier()
@@ -172,6 +175,7 @@ def load_model_weights(path: str | Path, model: nn.Module) -> None:
     """Load only the model weights of the checkpoint directory ``path`` (used for ``--ref-load``)."""
     from torch.distributed.checkpoint.state_dict import get_model_state_dict, set_model_state_dict
 
+    reshard(model)
     state = {"model": get_model_state_dict(model)}
     dcp.load(state, checkpoint_id=str(Path(path) / "model"))
     set_model_state_dict(model, state["model"])

@@ -124,5 +124,8 @@ def new_actor(args: argparse.Namespace, rank: int, world_size: int, port: int):
 
 def full_state(model) -> dict:
     """Every parameter as a full CPU tensor (collective over the train group)."""
+    from miles_core.training.sharding import reshard
+
+    reshard(model)
     return {name: (p.full_tensor() if hasattr(p, "full_tensor") else p).detach().cpu().clone()
             for name, p in model.named_parameters()}

@@ -72,12 +72,12 @@ def single_rank_scenarios(rank: int, world: int, port: int, tied: str, untied: s
 
     # PPO: critic + KL loss against a frozen reference; Miles's CI invariants at the first step.
     ppo, _ = new_actor(make_args(tied, advantage_estimator="ppo", use_kl_loss=True, kl_loss_coef=0.1,
-                                 micro_batch_size=4, ref_update_interval=1, lr=1e-2), rank, world, port)
+                                 micro_batch_size=4, ref_update_interval=1, lr=1e-2, num_steps_per_rollout=2), rank, world, port)
     out["ppo"] = [ppo.train(r, batch) for r in range(2)]  # the reference follows the actor every rollout
 
     # --use-pytorch-profiler writes a trace of the chosen steps.
-    profiled, _ = new_actor(make_args(tied, micro_batch_size=4, use_pytorch_profiler=True, profile_step_start=1,
-                                      profile_step_end=2, run_dir=run_dir), rank, world, port)
+    profiled, _ = new_actor(make_args(tied, micro_batch_size=4, use_pytorch_profiler=True, profile_step_start=0,
+                                      profile_step_end=1, run_dir=run_dir), rank, world, port)
     profiled.train(0, batch)
     return out
 
@@ -202,6 +202,6 @@ def test_ppo_trains_a_critic_and_kl_starts_at_zero(world1):
 def test_profiler_writes_a_chrome_trace(world1, run_dir):
     import json
 
-    trace = run_dir / "profile" / "rank0_step1-2.json"
+    trace = run_dir / "profile" / "rank0_step0-1.json"
     events = json.loads(trace.read_text())["traceEvents"]
     assert any(event.get("name") == "train_actor" for event in events)

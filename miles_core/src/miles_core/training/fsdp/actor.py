@@ -41,6 +41,7 @@ from miles_core.training.fsdp.rank_batch import RankBatch, build_micro_batches, 
 from miles_core.training.fsdp.train_step import StepResult, run_optimizer_step
 from miles_core.training.fsdp.trainable import Trainable, build_trainable
 from miles_core.training.rollout_stats import rollout_statistics
+from miles_core.training.sharding import reshard
 
 __all__ = ["FsdpTrainActor"]
 
@@ -334,8 +335,11 @@ class FsdpTrainActor:
 
     @torch.no_grad()
     def _copy_actor_to_ref(self) -> None:
-        for ref_param, actor_param in zip(self.ref.parameters(), self.actor.model.parameters()):
-            ref_param.copy_(actor_param.to(ref_param.device))
+        """``--ref-update-interval``: the reference takes the actor's weights, shard by shard (same layout)."""
+        reshard(self.ref)
+        reshard(self.actor.model)
+        for (name, ref_param), (_, actor_param) in zip(self.ref.named_parameters(), self.actor.model.named_parameters()):
+            ref_param.to_local().copy_(actor_param.to_local().to(ref_param.device))
 
     # ------------------------------------------------------------------------------- weights, saving
 

@@ -17,6 +17,8 @@ from typing import Iterable, Iterator
 import torch
 from torch import nn
 
+from miles_core.training.sharding import reshard
+
 __all__ = ["NamedTensor", "iter_full_tensors", "iter_buckets", "bucket_bytes"]
 
 NamedTensor = tuple[str, torch.Tensor]
@@ -39,6 +41,7 @@ def iter_full_tensors(
     :param device: where the yielded tensor lives (``"cpu"`` for serialisation; ``None`` keeps the
         gathered device, e.g. CUDA for an NCCL broadcast).
     """
+    reshard(model)
     for name, tensor in list(model.named_parameters()) + list(_persistent_buffers(model)):
         full = tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor
         full = full.detach()
