@@ -59,7 +59,6 @@ def make_rollout(samples: int, min_len: int, max_len: int, seed: int, vocab: int
 
 def worker(rank: int, world: int, port: int, options: argparse.Namespace, checkpoint: str, queue) -> None:
     import torch
-
     from miles_core.training.fsdp.actor import FsdpTrainActor
     from miles_core.training.fsdp.flags import FSDP_FLAG_DEFAULTS
     from miles_core.training.loss import LOSS_FLAG_DEFAULTS

@@ -44,7 +44,6 @@ def make_checkpoint(directory: str, hidden_size: int, layers: int) -> str:
 def trainer(rank: int, world: int, port: int, checkpoint: str, url: str, options: argparse.Namespace,
             run_dir: str, queue) -> None:
     import torch
-
     from miles_core.training.fsdp.actor import FsdpTrainActor
     from miles_core.training.fsdp.flags import FSDP_FLAG_DEFAULTS
     from miles_core.training.loss import LOSS_FLAG_DEFAULTS
@@ -83,7 +82,6 @@ def main() -> int:
     options = parser.parse_args()
 
     import torch.multiprocessing as mp
-
     from miles_core.engines.local import start_engine
 
     with tempfile.TemporaryDirectory(prefix="miles-bench-sync-") as tmp:

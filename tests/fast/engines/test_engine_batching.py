@@ -203,3 +203,26 @@ def test_prompts_the_model_cannot_take_are_refused(engine):
         generate(engine, {"input_ids": [5] * 600, "sampling_params": {"max_new_tokens": 1}})
     with pytest.raises(RequestError, match="outside the vocabulary"):
         generate(engine, {"input_ids": [5, 10**6], "sampling_params": {"max_new_tokens": 1}})
+
+
+@pytest.mark.parametrize("failing_step", ["prefill", "decode"])
+def test_a_crashing_model_answers_every_request_and_the_engine_reports_unavailable(tiny_qwen3, failing_step):
+    from miles_core.engines.embedded.engine import EngineUnavailable
+
+    broken = EmbeddedEngine(tiny_qwen3, device="cpu", random_seed=0)
+    broken.start()
+    try:
+        def explode(*args, **kwargs):
+            raise RuntimeError("device lost")
+
+        # prefill: the sequences are caught mid-admission; decode: they are in the running batch
+        setattr(broken.runner, failing_step, explode)
+        results = generate(broken, {"text": ["a", "bc"], "sampling_params": {"max_new_tokens": 5}})
+        for result in results:  # every request, even one caught mid-admission, gets an answer
+            assert result["meta_info"]["finish_reason"]["type"] == "abort"
+            assert "device lost" in result["meta_info"]["finish_reason"]["message"]
+        assert not broken.scheduler.alive
+        with pytest.raises(EngineUnavailable, match="device lost"):
+            generate(broken, {"text": "a", "sampling_params": {"max_new_tokens": 5}})
+    finally:
+        broken.shutdown()

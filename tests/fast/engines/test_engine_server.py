@@ -158,6 +158,28 @@ def test_a_client_that_leaves_a_stream_stops_its_generation(engine):
     assert asyncio.run(run())
 
 
+def test_a_client_that_gives_up_on_a_plain_request_is_forgotten(engine):
+    async def run() -> list[int]:
+        async with EngineClient(engine.url) as client:
+            await client.pause_generation("in_place")  # the request will wait in the queue
+            try:
+                with pytest.raises(httpx.ReadTimeout):
+                    async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=0.5)) as impatient:
+                        await impatient.post(engine.url + "/generate", json={"text": "Hi"})
+                waiting = []
+                for _ in range(40):
+                    waiting.append((await client._json("GET", "/get_load"))[0]["num_waiting_reqs"])
+                    if waiting[-1] == 0:
+                        break
+                    await asyncio.sleep(0.05)
+                return waiting
+            finally:
+                await client.continue_generation()
+
+    waiting = asyncio.run(run())
+    assert waiting[-1] == 0  # aborted while still queued: the client had left
+
+
 def test_pause_holds_requests_until_continue(engine):
     async def run():
         async with EngineClient(engine.url, timeout=60) as client:

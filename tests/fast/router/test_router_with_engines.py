@@ -116,6 +116,30 @@ def test_abort_sent_to_every_worker_ends_a_routed_request(cluster):
     assert out["meta_info"]["finish_reason"]["type"] == "abort" and len(out["output_ids"]) < 2000
 
 
+def test_a_client_leaving_the_router_cancels_the_work_on_the_engine(cluster):
+    async def run() -> int:
+        engines = [EngineClient(e.url) for e in cluster["engines"]]
+        try:
+            for engine in engines:
+                await engine.pause_generation("in_place")
+            with pytest.raises(httpx.ReadTimeout):
+                async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=0.5)) as impatient:
+                    await impatient.post(cluster["router"].url + "/generate", json={"text": "Hi"})
+            for _ in range(60):
+                loads = [(await e._json("GET", "/get_load"))[0]["num_waiting_reqs"] for e in engines]
+                if sum(loads) == 0:
+                    break
+                await asyncio.sleep(0.05)
+            return sum(loads)
+        finally:
+            for engine in engines:
+                await engine.continue_generation()
+                await engine.aclose()
+
+    assert asyncio.run(run()) == 0
+    assert all(w["in_flight"] == 0 for w in worker_states(cluster).values())
+
+
 def test_concurrent_requests_use_both_engines(cluster):
     async def run():
         async with httpx.AsyncClient(base_url=cluster["router"].url, timeout=60) as client:

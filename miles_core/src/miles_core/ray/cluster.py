@@ -3,6 +3,7 @@
 ``--ray-address`` joins an existing cluster; otherwise a local one is started with the CPUs and GPUs of
 this machine. Ray's session files go to a temporary directory (never the home directory), and worker
 logs are forwarded to the driver so a plugin's print or traceback shows up where the user looks.
+Ray's session files go under ``$RAY_TMPDIR`` when it is short enough for Ray's socket paths.
 """
 
 from __future__ import annotations
@@ -15,6 +16,20 @@ from typing import Any
 _WORKER_ENV_DEFAULTS = {"RAY_AUTH_MODE": "disabled", "TOKENIZERS_PARALLELISM": "false"}
 _FORWARDED_ENV_PREFIXES = ("HF_", "WANDB_", "SGLANG_", "MILES_", "XDG_CACHE_HOME", "TRITON_", "CUDA_", "NCCL_",
                            "TORCH", "OMP_NUM_THREADS", "MPLCONFIGDIR", "PYTHONPATH")
+
+
+# Ray's socket paths (<temp dir>/session_<date>_<pid>/sockets/plasma_store) must stay under 108 bytes.
+_RAY_PATH_OVERHEAD = 85
+_SOCKET_PATH_LIMIT = 107
+
+
+def _temp_root() -> str | None:
+    """``$RAY_TMPDIR`` when its socket paths fit, else the system temp dir."""
+    root = os.environ.get("RAY_TMPDIR")
+    if root and len(root) + _RAY_PATH_OVERHEAD <= _SOCKET_PATH_LIMIT:
+        os.makedirs(root, exist_ok=True)
+        return root
+    return None
 
 
 def worker_env() -> dict[str, str]:
@@ -36,7 +51,7 @@ def init_ray(args: Any) -> None:
     if getattr(args, "ray_address", None):
         ray.init(address=args.ray_address, runtime_env=runtime_env, log_to_driver=True)
         return
-    temp_dir = tempfile.mkdtemp(prefix="miles-ray-")  # short path: Ray's socket names must stay < 108 bytes
+    temp_dir = tempfile.mkdtemp(prefix="miles-ray-", dir=_temp_root())
     num_cpus = max(os.cpu_count() or 1, 1)
     ray.init(
         num_cpus=num_cpus,

@@ -1,7 +1,9 @@
 """The training loop (``miles train`` and ``miles train --async``) on a Ray cluster.
 
-Sync: rollout k → (colocate: engines release memory, trainer onloads) → train k → save → (trainer
-offloads, engines resume) → weight sync (version k+1) → log → eval.
+Sync: rollout k → (colocate: engines release memory, trainer onloads) → train k → (trainer offloads,
+engines resume) → weight sync (version k+1) → log → save → eval. The row of a rollout is written
+before its checkpoint (colocated: right after), so a run killed after a save has logged every rollout
+it saved.
 
 Async (one step off-policy, as Miles's ``train_async.py``): rollout k+1 is generated while the trainer
 trains on rollout k. Weights are synced every ``--update-weights-interval`` rollouts, and only once the
@@ -72,6 +74,8 @@ class Trainer:
         self.sink = None
         self.has_engines = False
         self.synced_version = 0
+        self.saved: set[int] = set()
+        self.carried_metrics: dict[str, float] = {}  # measured after a row was logged: go into the next
         self.rewards: list[float] = []
 
     # -------------------------------------------------------------------------------------------- set-up
@@ -117,9 +121,10 @@ class Trainer:
             # the engines serve exactly the trainer's weights from the start (the checkpoint's after --load)
             resumed = bool(getattr(args, "load", None)) and start_rollout_id > 0
             self._sync_weights(start_rollout_id, weights_are_checkpoint=not resumed)
-        logger.info("run dir %s, %d train rank(s), %d engine(s), starting at rollout %d",
+        resumed_from = f" (resumed from {args.load})" if getattr(args, "load", None) and start_rollout_id else ""
+        logger.info("run dir %s, %d train rank(s), %d engine(s), starting at rollout %d%s",
                     self.run_dir, layout.train_world_size, layout.num_engines if self.has_engines else 0,
-                    start_rollout_id)
+                    start_rollout_id, resumed_from)
         return start_rollout_id
 
     # ------------------------------------------------------------------------------------------- phases
@@ -159,16 +164,22 @@ class Trainer:
             metrics["rollout/weight_staleness"] = float(rollout_id - generated["weight_version"])
         return metrics
 
-    def _save(self, rollout_id: int) -> dict[str, float]:
+    def _save(self, rollout_id: int) -> None:
+        """Checkpoint after the rollout's row is logged, so a kill after a save never loses that row;
+        the save's duration goes into the next row (``perf/save_time``). Colocated, the trainer saves
+        before it offloads (in :meth:`_after_train`): a checkpoint is written from the device."""
         import ray
 
         if not _periodic(rollout_id, getattr(self.args, "save_interval", None), self.args.num_rollout):
-            return {}
+            return
+        if rollout_id in self.saved:
+            return
+        self.saved.add(rollout_id)
         start = time.perf_counter()
         if self.train_group is not None:
             self.train_group.save(rollout_id)
         ray.get(self.rollout_manager.save.remote(rollout_id))
-        return {"perf/save_time": time.perf_counter() - start}
+        self.carried_metrics["perf/save_time"] = time.perf_counter() - start
 
     def _should_sync(self, rollout_id: int, start_rollout_id: int) -> bool:
         interval = max(int(getattr(self.args, "update_weights_interval", 1) or 1), 1)
@@ -181,6 +192,7 @@ class Trainer:
         if self.placement.layout.colocate:
             import ray
 
+            self._save(rollout_id)
             self.train_group.offload()
             ray.get(self.rollout_manager.onload.remote())
         return self._sync_weights(rollout_id + 1) if sync else {}
@@ -203,6 +215,8 @@ class Trainer:
     def _log(self, rollout_id: int, generated: dict[str, Any], *metric_parts: dict[str, Any]) -> None:
         row: dict[str, Any] = dict(generated["metrics"])
         row.update(generated.get("run_metrics") or {})
+        row.update(self.carried_metrics)
+        self.carried_metrics = {}
         for part in metric_parts:
             row.update(part)
         row["rollout/step"] = rollout_id
@@ -228,9 +242,9 @@ class Trainer:
         for rollout_id in range(start_rollout_id, args.num_rollout):
             generated = ray.get(self.rollout_manager.generate.remote(rollout_id))
             train_metrics = self._train(rollout_id, generated)
-            save_metrics = self._save(rollout_id)
             sync_metrics = self._after_train(rollout_id, self._should_sync(rollout_id, start_rollout_id))
-            self._log(rollout_id, generated, train_metrics, save_metrics, sync_metrics)
+            self._log(rollout_id, generated, train_metrics, sync_metrics)
+            self._save(rollout_id)
             self._eval(rollout_id)
             if self._exit_early(rollout_id, start_rollout_id):
                 break
@@ -254,12 +268,12 @@ class Trainer:
                     forced_sync = self._after_train(rollout_id - 1, sync=True)  # nothing is generating now
                 pending = self.rollout_manager.generate.remote(rollout_id + 1)  # overlaps the training below
             train_metrics = self._train(rollout_id, generated)
-            save_metrics = self._save(rollout_id)
             sync = last or self._should_sync(rollout_id, start_rollout_id)
             if sync and pending is not None:
                 ray.wait([pending], num_returns=1)  # never update weights in the middle of a generation
             sync_metrics = self._after_train(rollout_id, sync)
-            self._log(rollout_id, generated, forced_sync, train_metrics, save_metrics, sync_metrics)
+            self._log(rollout_id, generated, forced_sync, train_metrics, sync_metrics)
+            self._save(rollout_id)
             self._eval(rollout_id)
             if last:
                 break

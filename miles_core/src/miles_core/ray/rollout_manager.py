@@ -55,6 +55,7 @@ class RolloutManager:
         self.data_source = None
         self.rollout_fn = None
         self.eval_fn = None
+        self._data_states: dict[int, Any] = {}  # data-source state right after each recent rollout
 
     # ------------------------------------------------------------------------------------------ start-up
 
@@ -115,6 +116,7 @@ class RolloutManager:
             return groups, rollout_batch_metrics(args, groups)
         output = self._run(self.rollout_fn(RolloutFnTrainInput(rollout_id, self.weight_version)))
         groups = output.samples
+        self._snapshot_data_source(rollout_id)
         if getattr(args, "save_debug_rollout_data", None):
             from miles_core.rollout.debug_data import save_debug_rollout
 
@@ -199,9 +201,31 @@ class RolloutManager:
 
     # ---------------------------------------------------------------------------------- data-source state
 
+    def _snapshot_data_source(self, rollout_id: int) -> None:
+        """Keep the data source's state as it is after ``rollout_id`` (when it can give one).
+
+        In the async loop rollout k+1 is generated before rollout k is saved; saving the live state
+        would make a run resumed from checkpoint k skip rollout k+1's prompts.
+        """
+        if hasattr(self.data_source, "state_dict") and hasattr(self.data_source, "load_state_dict"):
+            self._data_states[rollout_id] = self.data_source.state_dict()
+            for old in [k for k in self._data_states if k < rollout_id - 4]:
+                del self._data_states[old]
+
     def save(self, rollout_id: int) -> None:
-        if self.data_source is not None:
+        """Save the data source's state after ``rollout_id`` (not a later rollout's, see above)."""
+        if self.data_source is None:
+            return
+        snapshot = self._data_states.get(rollout_id)
+        if snapshot is None:
             self.data_source.save(rollout_id)
+            return
+        current = self.data_source.state_dict()
+        self.data_source.load_state_dict(snapshot)
+        try:
+            self.data_source.save(rollout_id)
+        finally:
+            self.data_source.load_state_dict(current)
 
     def load(self, rollout_id: int | None) -> None:
         if self.data_source is not None:

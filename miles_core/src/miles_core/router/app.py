@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from miles_core.engines.disconnect import ClientDisconnected, until_disconnect
 from miles_core.router.pool import WorkerPool, WorkerState
 
 logger = logging.getLogger(__name__)
@@ -164,7 +165,10 @@ def create_router_app(config: RouterConfig) -> FastAPI:
             pool.acquire(worker)
             upstream = client.build_request(request.method, worker.url + target, headers=headers, content=body)
             try:
-                response = await client.send(upstream, stream=True)
+                response = await until_disconnect(request, client.send(upstream, stream=True))
+            except ClientDisconnected:  # closing the upstream connection lets the worker abort the work
+                pool.release(worker)
+                return Response(status_code=499)
             except _NOT_ANSWERED as exc:
                 pool.release(worker, failed=True)
                 reason = f"{type(exc).__name__}: {exc}"

@@ -6,7 +6,7 @@ the train group imports inside each Ray worker.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from miles_core.plugins.hookspecs import hookimpl
 from miles_core.plugins.types import TrainBackendSpec

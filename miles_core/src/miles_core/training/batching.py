@@ -21,8 +21,8 @@ Everything here is pure index arithmetic plus one tensor build, so it is unit-te
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -237,7 +237,7 @@ def collate(
         ids = torch.full((1, 1), pad_token_id, dtype=torch.long)
         return MicroBatch(ids, torch.zeros_like(ids), None, [], packed=True)
     lengths = [len(tokens[i]) for i in sample_indices]
-    for i, length in zip(sample_indices, lengths):
+    for i, length in zip(sample_indices, lengths, strict=True):
         if not 1 <= response_lengths[i] <= length - 1:
             raise ValueError(
                 f"sample {i}: response_length {response_lengths[i]} does not fit its {length} tokens "
@@ -249,7 +249,7 @@ def collate(
         input_ids = torch.full((1, width), pad_token_id, dtype=torch.long)
         position_ids = torch.zeros((1, width), dtype=torch.long)
         spans, offset = [], 0
-        for i, length in zip(sample_indices, lengths):
+        for i, length in zip(sample_indices, lengths, strict=True):
             input_ids[0, offset : offset + length] = torch.as_tensor(tokens[i], dtype=torch.long)
             position_ids[0, offset : offset + length] = torch.arange(length)
             spans.append(SampleSpan(i, 0, offset, length, response_lengths[i]))
@@ -262,7 +262,7 @@ def collate(
     input_ids = torch.full((rows, width), pad_token_id, dtype=torch.long)
     attention_mask = torch.zeros((rows, width), dtype=torch.long)
     spans = []
-    for row, (i, length) in enumerate(zip(sample_indices, lengths)):
+    for row, (i, length) in enumerate(zip(sample_indices, lengths, strict=True)):
         input_ids[row, :length] = torch.as_tensor(tokens[i], dtype=torch.long)
         attention_mask[row, :length] = 1
         spans.append(SampleSpan(i, row, 0, length, response_lengths[i]))

@@ -206,13 +206,14 @@ def load_checkpoint(
             state = {"lr_scheduler": lr_scheduler.state_dict()}
             dcp.load(state, checkpoint_id=str(path / "lr_scheduler"))
             lr_scheduler.load_state_dict(state["lr_scheduler"])
-            for group, lr in zip(optimizer.param_groups, lr_scheduler.get_last_lr()):
+            for group, lr in zip(optimizer.param_groups, lr_scheduler.get_last_lr(), strict=True):
                 group["lr"] = lr
     if load_rng and (path / "rng.pt").is_file():
         per_rank = torch.load(path / "rng.pt", weights_only=False)["per_rank"]
         rank = _rank()
         if rank >= len(per_rank):
-            logger.warning("checkpoint %s has RNG states of %d ranks; rank %d reuses rank 0's", path, len(per_rank), rank)
+            logger.warning("checkpoint %s has RNG states of %d ranks; rank %d reuses rank 0's",
+                           path, len(per_rank), rank)
         _set_rng_state(per_rank[rank] if rank < len(per_rank) else per_rank[0])
     logger.info("loaded checkpoint %s (rollout %d)", path, meta["rollout_id"])
     return LoadedCheckpoint(path, int(meta["rollout_id"]), int(meta["next_rollout_id"]), int(meta["global_step"]), meta)

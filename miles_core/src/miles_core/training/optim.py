@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler
@@ -95,8 +95,8 @@ class WarmupDecayLR(LRScheduler):
 
     def get_lr(self) -> list[float]:
         return [
-            lr_at_step(self.last_epoch, max_lr=base_lr, min_lr=min(self.min_lr, base_lr), warmup_steps=self.warmup_steps,
-                       decay_steps=self.decay_steps, style=self.style)
+            lr_at_step(self.last_epoch, max_lr=base_lr, min_lr=min(self.min_lr, base_lr),
+                       warmup_steps=self.warmup_steps, decay_steps=self.decay_steps, style=self.style)
             for base_lr in self.base_lrs
         ]
 

@@ -35,7 +35,7 @@ def rollout_statistics(batch: dict[str, Any], device: torch.device) -> dict[str,
         if values is None or len(values) != len(masks):
             continue
         keys.append(key)
-        sums.append(sum(_sample_mean(v, m) for v, m in zip(values, masks)))
+        sums.append(sum(_sample_mean(v, m) for v, m in zip(values, masks, strict=True)))
         counts.append(len(values))
     for key in PER_SAMPLE_KEYS:
         values = batch.get(key)

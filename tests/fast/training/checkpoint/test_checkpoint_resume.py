@@ -106,7 +106,7 @@ def test_resume_restores_weights_optimizer_and_rng(runs):
 
 def test_the_next_step_matches_an_uninterrupted_run(runs):
     (straight, straight_params), (resumed, resumed_params) = runs["resumed"]["straight_2"], runs["resumed"]["resumed_2"]
-    for row_a, row_b in zip(straight["steps"], resumed["steps"]):
+    for row_a, row_b in zip(straight["steps"], resumed["steps"], strict=True):
         assert row_a.keys() == row_b.keys()
         for key in row_a:
             assert row_a[key] == pytest.approx(row_b[key], abs=1e-5, rel=1e-4), key

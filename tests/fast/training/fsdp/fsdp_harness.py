@@ -13,7 +13,8 @@ import os
 import random
 import socket
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 TIMEOUT_S = 240
 
@@ -33,7 +34,7 @@ def make_args(hf_checkpoint: str, **overrides: Any) -> argparse.Namespace:
     values.update(FSDP_FLAG_DEFAULTS)
     values.update(
         hf_checkpoint=str(hf_checkpoint), attn_implementation="sdpa", lr=1e-3, weight_decay=0.0, clip_grad=1.0,
-        advantage_estimator="grpo", num_rollout=4, rollout_engine="embedded", seed=1234,
+        advantage_estimator="grpo", num_rollout=4, seed=1234,
     )
     values.update(overrides)
     return argparse.Namespace(**values)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from miles_core.training.batching import (
     collate,
     count_dynamic_micro_batches,

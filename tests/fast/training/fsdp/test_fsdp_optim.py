@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from miles_core.training.optim import build_lr_scheduler, build_optimizer, lr_at_step, schedule_length
 
 

@@ -20,7 +20,7 @@ def engine_log_probs(url: str, batch: dict) -> list[torch.Tensor]:
     """The engine's log-probs of each sample's response tokens, scored by prefill."""
     out = []
     with httpx.Client(timeout=60, trust_env=False) as client:
-        for tokens, n in zip(batch["tokens"], batch["response_lengths"]):
+        for tokens, n in zip(batch["tokens"], batch["response_lengths"], strict=True):
             body = {"input_ids": tokens, "sampling_params": {"max_new_tokens": 0, "temperature": 1.0},
                     "return_logprob": True, "logprob_start_len": 0}
             meta = client.post(url + "/generate", json=body).raise_for_status().json()["meta_info"]
@@ -71,7 +71,7 @@ def test_engine_starts_with_the_trainer_weights(synced):
     out, _ = synced
     version, engine = out["initial_engine"]
     assert version == "0"
-    for a, b in zip(out["initial_trainer"], engine):
+    for a, b in zip(out["initial_trainer"], engine, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
@@ -87,7 +87,7 @@ def test_after_a_sync_the_engine_scores_like_the_trainer(synced, mode, tiny_qwen
     assert version == str(MODES.index(mode) + 1)
     previous = out["initial_trainer"] if mode == MODES[0] else out[MODES[MODES.index(mode) - 1]]["trainer"]
     assert not torch.allclose(torch.cat(previous), torch.cat(result["trainer"]), atol=1e-4)  # the weights moved
-    for trainer, served in zip(result["trainer"], engine):
+    for trainer, served in zip(result["trainer"], engine, strict=True):
         torch.testing.assert_close(served, trainer, atol=1e-5, rtol=1e-5)
     metrics = result["metrics"]
     assert metrics["perf/update_weights_time"] > 0

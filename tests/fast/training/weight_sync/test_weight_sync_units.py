@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from miles_core.training.weight_sync import WeightSyncError, resolve_transfer_mode
 from miles_core.training.weight_sync.hf_tensors import iter_buckets, iter_full_tensors
 from miles_core.training.weight_sync.tensor_mode import encode_bucket

@@ -154,7 +154,7 @@ class EmbeddedEngine:
                 done.set()
 
         sequences = self._sequences(call, sink)
-        self.scheduler.submit(sequences)
+        self._submit(sequences)
         try:
             await done.wait()
         except asyncio.CancelledError:  # the client went away: stop spending compute on it
@@ -173,7 +173,7 @@ class EmbeddedEngine:
             loop.call_soon_threadsafe(queue.put_nowait, (output, final))
 
         sequences = self._sequences(call, sink)
-        self.scheduler.submit(sequences)
+        self._submit(sequences)
         remaining = len(sequences)
         try:
             while remaining:
@@ -183,6 +183,12 @@ class EmbeddedEngine:
         finally:
             if remaining:
                 self._abort_sequences(sequences, "Client disconnected.")
+
+    def _submit(self, sequences: list[Sequence]) -> None:
+        try:
+            self.scheduler.submit(sequences)
+        except RuntimeError as exc:  # the scheduler died between check_available and now
+            raise EngineUnavailable(str(exc)) from exc
 
     def _abort_sequences(self, sequences: list[Sequence], message: str) -> None:
         for rid in {s.rid for s in sequences}:

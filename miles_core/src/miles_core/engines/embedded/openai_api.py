@@ -115,7 +115,8 @@ def _completion_logprobs(engine: EmbeddedEngine, meta: dict[str, Any], echo_prom
 
 def add_openai_routes(app, engine: EmbeddedEngine) -> None:
     """Register the ``/v1`` routes on ``app``."""
-    from miles_core.engines.embedded.server import SSE_DONE, error_response, json_body, sse, until_disconnect
+    from miles_core.engines.disconnect import until_disconnect
+    from miles_core.engines.embedded.server import SSE_DONE, error_response, json_body, sse
 
     def model_card() -> dict[str, Any]:
         return {"id": engine.served_model_name, "object": "model", "created": int(engine.started_at),

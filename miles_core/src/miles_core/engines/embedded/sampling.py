@@ -113,7 +113,7 @@ def sample_tokens(
         return tokens
     rows = sampled.nonzero(as_tuple=True)[0]
     logits = sampling_logits[rows]
-    u = uniforms[rows].to(logits.device)
+    u = uniforms.to(logits.device)[rows]
     probs = torch.softmax(logits, dim=-1)
     if sampling.needs_filter:
         probs_sorted, order = probs.sort(dim=-1, descending=True)

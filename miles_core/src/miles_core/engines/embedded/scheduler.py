@@ -383,8 +383,9 @@ class Scheduler:
             logger.exception("delivering the result of %s failed", seq.seq_id)
 
     def _fail_everything(self, message: str) -> None:
+        """Abort every sequence not yet delivered (waiting, running, or caught mid-admission)."""
         with self._cond:
-            pending = list(self._waiting) + [s for s in self._running if not s.finished]
+            pending = list({id(s): s for seqs in self._by_rid.values() for s in seqs}.values())
             self._waiting.clear()
             commands = list(self._commands)
             self._commands.clear()
@@ -393,7 +394,7 @@ class Scheduler:
         for seq in pending:
             if not seq.finished:
                 seq.abort(message)
-                self._deliver(seq)
+            self._deliver(seq)
         for _, future in commands:
             if future.set_running_or_notify_cancel():
                 future.set_exception(RuntimeError(message))

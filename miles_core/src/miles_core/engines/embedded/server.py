@@ -11,13 +11,14 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from miles_core.engines.disconnect import ClientDisconnected, until_disconnect
 from miles_core.engines.embedded.engine import EmbeddedEngine, EngineUnavailable
 from miles_core.engines.embedded.params import RequestError, parse_generate_call
 from miles_core.engines.embedded.scheduler import PAUSE_MODES
@@ -26,7 +27,6 @@ from miles_core.engines.embedded.weights import WeightUpdateError
 logger = logging.getLogger(__name__)
 
 HEALTH_GENERATE_TIMEOUT_S = 20.0
-_DISCONNECT_POLL_S = 0.5
 
 
 def error_response(status: int, message: str, kind: str | None = None):
@@ -45,22 +45,6 @@ def sse(payload: Any) -> bytes:
 
 
 SSE_DONE = b"data: [DONE]\n\n"
-
-
-async def until_disconnect(request, work: Awaitable[Any]) -> Any:
-    """Await ``work``, cancelling it (which aborts its sequences) if the client hangs up first."""
-    task = asyncio.ensure_future(work)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=_DISCONNECT_POLL_S)
-            if done:
-                return task.result()
-            if await request.is_disconnected():
-                task.cancel()
-                raise asyncio.CancelledError("client disconnected")
-    finally:
-        if not task.done():
-            task.cancel()
 
 
 async def json_body(request) -> dict[str, Any]:
@@ -96,6 +80,10 @@ def create_app(engine: EmbeddedEngine, server_args: dict[str, Any] | None = None
     @app.exception_handler(EngineUnavailable)
     async def _unavailable(request, exc: EngineUnavailable):
         return error_response(503, str(exc))
+
+    @app.exception_handler(ClientDisconnected)
+    async def _gone(request, exc: ClientDisconnected):
+        return Response(status_code=499)  # nginx's "client closed request"; nobody reads it
 
     @app.exception_handler(WeightUpdateError)
     async def _refused(request, exc: WeightUpdateError):

@@ -22,9 +22,10 @@ import argparse
 import logging
 import random
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -238,7 +239,7 @@ class FsdpTrainActor:
         on every rank, in batch order): what an engine serving these weights must reproduce."""
         rank_batch = take_rank_share(train_data, rank=self.rank, world_size=self.world_size, num_steps=1,
                                      balance=False)
-        mine = list(zip(rank_batch.global_indices, self._log_probs(self.actor.model, rank_batch, "")))
+        mine = list(zip(rank_batch.global_indices, self._log_probs(self.actor.model, rank_batch, ""), strict=True))
         if dist.is_initialized() and self.world_size > 1:
             gathered: list = [None] * self.world_size
             dist.all_gather_object(gathered, mine)
@@ -258,7 +259,7 @@ class FsdpTrainActor:
                 continue
             result = forward_policy(model, micro_batch, temperature=self.args.rollout_temperature,
                                     chunk_size=self.args.log_probs_chunk_size)
-            for span, values in zip(micro_batch.spans, result.log_probs):
+            for span, values in zip(micro_batch.spans, result.log_probs, strict=True):
                 out[span.sample_index] = values.float().cpu()
         return out  # type: ignore[return-value]
 
@@ -273,7 +274,7 @@ class FsdpTrainActor:
             if micro_batch.is_empty:
                 zero_loss_pass(model, micro_batch)
                 continue
-            for span, values in zip(micro_batch.spans, forward_values(model, micro_batch)):
+            for span, values in zip(micro_batch.spans, forward_values(model, micro_batch), strict=True):
                 out[span.sample_index] = values.float().cpu()
         return out  # type: ignore[return-value]
 
@@ -338,7 +339,8 @@ class FsdpTrainActor:
         """``--ref-update-interval``: the reference takes the actor's weights, shard by shard (same layout)."""
         reshard(self.ref)
         reshard(self.actor.model)
-        for (name, ref_param), (_, actor_param) in zip(self.ref.named_parameters(), self.actor.model.named_parameters()):
+        pairs = zip(self.ref.parameters(), self.actor.model.parameters(), strict=True)
+        for ref_param, actor_param in pairs:
             ref_param.to_local().copy_(actor_param.to_local().to(ref_param.device))
 
     # ------------------------------------------------------------------------------- weights, saving
@@ -383,7 +385,8 @@ class FsdpTrainActor:
 
         if self.rank == 0:
             tensors = iter_full_tensors(self.actor.model, dtype=self.hf_dtype, device="cpu")
-            write_hf_directory(iter_buckets(tensors, EXPORT_SHARD_BYTES), path, source_checkpoint=self.args.hf_checkpoint)
+            write_hf_directory(iter_buckets(tensors, EXPORT_SHARD_BYTES), path,
+                               source_checkpoint=self.args.hf_checkpoint)
         else:
             for _ in iter_full_tensors(self.actor.model):
                 pass
@@ -400,6 +403,7 @@ class FsdpTrainActor:
 
     def offload(self) -> None:
         for trainable in self._offloadable():
+            reshard(trainable.model)  # move the shards, not a root left unsharded by a log-prob pass
             offload_ops.move_model(trainable.model, torch.device("cpu"))
             offload_ops.move_optimizer_state(trainable.optimizer, torch.device("cpu"))
         offload_ops.release_cuda_cache()

@@ -72,7 +72,8 @@ def forward_policy(
     if micro_batch.is_empty:
         raise ValueError("an empty micro-batch has no responses to score; run zero_loss_pass instead")
     flat_positions = torch.cat(positions).to(device)
-    rows = torch.cat([torch.full((len(p),), s.row, dtype=torch.long) for p, s in zip(positions, micro_batch.spans)])
+    rows = torch.cat([torch.full((len(p),), s.row, dtype=torch.long)
+                      for p, s in zip(positions, micro_batch.spans, strict=True)])
     rows = rows.to(device)
     if micro_batch.packed and not keep_logits:
         logits = model(**kwargs, logits_to_keep=flat_positions).logits[0]  # [N, vocab]

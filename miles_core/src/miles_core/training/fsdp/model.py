@@ -185,7 +185,7 @@ def _broadcast_buffers(model: nn.Module, rank0_buffers: dict[str, torch.Tensor],
     shapes = [(tuple(b.shape), b.dtype) if b is not None else None for b in meta]
     box = [shapes]
     dist.broadcast_object_list(box, src=0)
-    for name, spec in zip(names, box[0]):
+    for name, spec in zip(names, box[0], strict=True):
         if spec is None:
             continue
         shape, dtype = spec

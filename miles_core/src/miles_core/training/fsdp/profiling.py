@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Iterator
 
 import torch
 

@@ -67,7 +67,7 @@ def _normalise(train_data: dict[str, Any]) -> dict[str, Any]:
     data["total_lengths"] = [len(t) for t in data["tokens"]]
     if data.get("loss_masks") is None:
         data["loss_masks"] = [[1] * int(r) for r in data["response_lengths"]]
-    for i, (mask, length) in enumerate(zip(data["loss_masks"], data["response_lengths"])):
+    for i, (mask, length) in enumerate(zip(data["loss_masks"], data["response_lengths"], strict=True)):
         if len(mask) != int(length):
             raise ValueError(f"sample {i}: loss mask has {len(mask)} entries for a response of {length} tokens")
     return data

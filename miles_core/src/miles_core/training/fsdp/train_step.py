@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -70,7 +70,7 @@ def reduce_metrics(local_sums: dict[str, float], device: torch.device) -> dict[s
     if not keys:
         return {}
     totals = all_reduce_sum([local_sums.get(k, 0.0) for k in keys], device)
-    return {k: float(v) / world for k, v in zip(keys, totals.tolist())}
+    return {k: float(v) / world for k, v in zip(keys, totals.tolist(), strict=True)}
 
 
 def run_optimizer_step(

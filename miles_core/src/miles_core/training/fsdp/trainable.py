@@ -27,7 +27,8 @@ class Trainable:
 
     def lr_metrics(self) -> dict[str, float]:
         """``train/<prefix>lr-pg_<i>``: the LR each parameter group used in the step just taken."""
-        return {f"train/{self.metric_prefix}lr-pg_{i}": float(g["lr"]) for i, g in enumerate(self.optimizer.param_groups)}
+        groups = self.optimizer.param_groups
+        return {f"train/{self.metric_prefix}lr-pg_{i}": float(g["lr"]) for i, g in enumerate(groups)}
 
 
 def build_trainable(

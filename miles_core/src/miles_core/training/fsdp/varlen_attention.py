@@ -47,7 +47,7 @@ def _varlen_sdpa_forward(module, query, key, value, attention_mask, dropout: flo
     if len(bounds) == 2:
         return sdpa_attention_forward(module, query, key, value, None, dropout=dropout, scaling=scaling, **kwargs)
     outputs = []
-    for start, end in zip(bounds[:-1], bounds[1:]):
+    for start, end in zip(bounds[:-1], bounds[1:], strict=True):
         out, _ = sdpa_attention_forward(module, query[:, :, start:end], key[:, :, start:end], value[:, :, start:end],
                                         None, dropout=dropout, scaling=scaling, **kwargs)
         outputs.append(out)  # [1, len, heads, head_dim]

@@ -4,6 +4,11 @@ See :mod:`miles_core.training.weight_sync.updater` for the session and the mode 
 """
 
 from miles_core.training.weight_sync.engine_http import WeightSyncError
-from miles_core.training.weight_sync.updater import TRANSFER_MODES, WeightUpdater, describe_engines, resolve_transfer_mode
+from miles_core.training.weight_sync.updater import (
+    TRANSFER_MODES,
+    WeightUpdater,
+    describe_engines,
+    resolve_transfer_mode,
+)
 
 __all__ = ["TRANSFER_MODES", "WeightSyncError", "WeightUpdater", "describe_engines", "resolve_transfer_mode"]

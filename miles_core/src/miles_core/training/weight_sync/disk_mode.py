@@ -8,8 +8,8 @@ removes the previous one once every engine has loaded the new one.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from miles_core.training.weight_sync.engine_http import EngineCaller
 from miles_core.training.weight_sync.hf_directory import write_hf_directory
@@ -38,7 +38,8 @@ def send_via_disk(
 
     safe_version = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(weight_version))
     target = write_hf_directory(counted(), Path(root) / f"v{safe_version}", source_checkpoint=source_checkpoint)
-    caller.post_all("/update_weights_from_disk", {"model_path": str(target.resolve()), "weight_version": weight_version})
+    caller.post_all("/update_weights_from_disk",
+                    {"model_path": str(target.resolve()), "weight_version": weight_version})
     if previous is not None and previous != target and previous.exists():
         shutil.rmtree(previous, ignore_errors=True)
     return sent, target

@@ -17,7 +17,7 @@ SGLang servers and embedded engines alike.
 from __future__ import annotations
 
 import uuid
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 

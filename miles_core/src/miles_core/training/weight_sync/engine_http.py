@@ -72,7 +72,7 @@ class EngineCaller:
     def submit_all(self, path: str, payload: dict[str, Any] | bytes | list[dict[str, Any]] | None = None) -> list:
         """Start the same POST (or one payload per engine) on every engine; returns futures."""
         payloads = payload if isinstance(payload, list) else [payload] * len(self.urls)
-        return [self._pool.submit(self.post, url, path, p) for url, p in zip(self.urls, payloads)]
+        return [self._pool.submit(self.post, url, path, p) for url, p in zip(self.urls, payloads, strict=True)]
 
     @staticmethod
     def wait_all(futures: list) -> list:

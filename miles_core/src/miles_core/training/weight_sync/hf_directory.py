@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from miles_core.training.weight_sync.hf_tensors import NamedTensor, bucket_bytes
 
@@ -32,7 +32,9 @@ def copy_non_weight_files(source: str | Path, target: str | Path) -> None:
         shutil.copy2(path, target / path.name)
 
 
-def write_hf_directory(buckets: Iterable[list[NamedTensor]], target: str | Path, *, source_checkpoint: str | Path) -> Path:
+def write_hf_directory(
+    buckets: Iterable[list[NamedTensor]], target: str | Path, *, source_checkpoint: str | Path
+) -> Path:
     """Write every bucket as a safetensors shard under ``target`` and finish the directory.
 
     One shard is named ``model.safetensors``; several are ``model-0000i-of-0000n.safetensors`` with a

@@ -12,7 +12,7 @@ name the HF checkpoint stores it by, as ``save_pretrained`` does.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import torch
 from torch import nn

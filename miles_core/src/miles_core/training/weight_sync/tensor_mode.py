@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Iterable
+from collections.abc import Iterable
 
 from safetensors.torch import save as safetensors_save
 
