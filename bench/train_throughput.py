@@ -9,7 +9,8 @@ like. Two configurations see the same batches:
 
 and the table reports the backend's own ``perf/actor_train_tok_per_s`` (real tokens, padding not
 counted) and the forward-only ``perf/log_probs_time``, median over ``--rollouts`` rollouts after one
-warm-up rollout. Runs on CPU (gloo) or GPU (NCCL), on ``--world-size`` ranks.
+warm-up rollout (the two configurations alternate rollout by rollout, so a busy machine slows both
+alike). Runs on CPU (gloo) or GPU (NCCL), on ``--world-size`` ranks.
 
     python bench/train_throughput.py                      # CPU, 1 rank, ~1-2 minutes
     python bench/train_throughput.py --world-size 2
@@ -65,7 +66,7 @@ def worker(rank: int, world: int, port: int, options: argparse.Namespace, checkp
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) // world))
     rollout = make_rollout(options.samples, options.min_len, options.max_len, options.seed)
-    results = {}
+    actors = {}
     for name, overrides in (
         ("packed", dict(use_dynamic_batch_size=True, max_tokens_per_gpu=options.max_tokens_per_gpu)),
         ("padded", dict(micro_batch_size=options.micro_batch_size)),
@@ -74,17 +75,17 @@ def worker(rank: int, world: int, port: int, options: argparse.Namespace, checkp
         for key, value in dict(hf_checkpoint=checkpoint, attn_implementation=options.attn_implementation,
                                lr=1e-6, num_rollout=options.rollouts + 1, seed=options.seed, **overrides).items():
             setattr(args, key, value)
-        actor = FsdpTrainActor(args, rank, world)
-        actor.init(args, rank, world, "127.0.0.1", port)
-        tok_per_s, log_probs_s, train_s = [], [], []
-        for rollout_id in range(options.rollouts + 1):
+        actors[name] = FsdpTrainActor(args, rank, world)
+        actors[name].init(args, rank, world, "127.0.0.1", port)
+    samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in actors}
+    for rollout_id in range(options.rollouts + 1):  # interleaved, so a busy machine slows both alike
+        for name, actor in actors.items():
             perf = actor.train(rollout_id, rollout)["perf"]
             if rollout_id:  # the first rollout warms up allocators and kernels
-                tok_per_s.append(perf["perf/actor_train_tok_per_s"])
-                log_probs_s.append(perf["perf/log_probs_time"])
-                train_s.append(perf["perf/actor_train_time"])
-        results[name] = (statistics.median(tok_per_s), statistics.median(log_probs_s), statistics.median(train_s))
-        del actor
+                samples[name].append((perf["perf/actor_train_tok_per_s"], perf["perf/log_probs_time"],
+                                      perf["perf/actor_train_time"]))
+    results = {name: tuple(statistics.median(column) for column in zip(*rows, strict=True))
+               for name, rows in samples.items()}
     if rank == 0:
         queue.put(results)
     import torch.distributed as dist

@@ -1,4 +1,4 @@
-"""Test-session set-up shared by every test folder: hermetic environment and tiny models.
+"""Test-session set-up shared by every test folder: hermetic environment, tiny models, prompt files.
 
 Nothing a test does may write under the home directory: Ray, wandb, Hugging Face and SGLang caches are
 pointed at the session's temporary directory before anything imports them.
@@ -6,6 +6,7 @@ pointed at the session's temporary directory before anything imports them.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -32,6 +33,19 @@ def tiny_qwen3(tmp_path_factory) -> Path:
     from miles_models_qwen.presets import create_checkpoint
 
     return create_checkpoint("qwen3", "tiny", tmp_path_factory.mktemp("tiny-qwen3") / "model", seed=0)
+
+
+@pytest.fixture
+def write_jsonl(tmp_path: Path):
+    """``write_jsonl(rows_or_text, name) -> path``: a prompt file; a string is written as is (for malformed files)."""
+
+    def write(rows, name: str = "prompts.jsonl") -> str:
+        path = tmp_path / name
+        text = rows if isinstance(rows, str) else "".join(json.dumps(row) + "\n" for row in rows)
+        path.write_text(text, encoding="utf-8")
+        return str(path)
+
+    return write
 
 
 def pytest_collection_modifyitems(config, items):

@@ -172,3 +172,45 @@ def rollout_rows(run_dir: Path) -> list[dict[str, Any]]:
 
 def mean(values: list[float]) -> float:
     return sum(values) / len(values)
+
+
+def wandb_history_keys(wandb_file: Path) -> set[str]:
+    """The metric keys logged to an offline wandb run (``run-*.wandb``).
+
+    The file is a LevelDB-style log (a 7-byte ``:W&B`` header, then 32 KiB blocks of records
+    ``crc32 | length | type | data``, a record split over blocks as FIRST/MIDDLE/LAST) of wandb's
+    ``Record`` protobufs; history records hold the logged rows.
+    """
+    import struct
+
+    from wandb.proto import wandb_internal_pb2
+
+    data, block, pos = wandb_file.read_bytes(), 32768, 7
+    assert data[:4] == b":W&B", f"{wandb_file} is not a wandb run file"
+    records, pieces = [], b""
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        if left < 7:  # trailer padding of a block
+            pos += left
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        pos += 7
+        if kind == 0 and length == 0:
+            pos += left - 7
+            continue
+        chunk, pos = data[pos:pos + length], pos + length
+        if kind == 1:
+            records.append(chunk)
+        elif kind == 2:
+            pieces = chunk
+        elif kind == 3:
+            pieces += chunk
+        elif kind == 4:
+            records.append(pieces + chunk)
+    keys: set[str] = set()
+    for raw in records:
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(raw)
+        if record.WhichOneof("record_type") == "history":
+            keys.update(item.key or "/".join(item.nested_key) for item in record.history.item)
+    return keys

@@ -6,6 +6,8 @@ Install ``miles-core`` and these are available in any test suite, nothing to imp
   your test decides what else is there.
 - ``register_plugin``: ``register_plugin(obj_or_module, name=...)`` registers a plugin into that manager
   (or into ``pm=``) and unregisters it when the test ends.
+- ``miles_args``: ``miles_args(rm_type="my_reward", my_flag=3)`` is the ``args`` namespace of ``miles train``
+  with every flag at its default (yours too, once registered), plus the given values.
 - ``miles_cli``: ``miles_cli("plugins", "--json")`` runs the ``miles`` CLI in-process with every
   ``MILES_*`` variable cleared and ``HOME`` in a temporary directory; returns a :class:`CliResult`
   ``(exit_code, stdout, stderr)``. Pass ``env={"MILES_PLUGINS": "my_plugin"}`` to set variables.
@@ -27,6 +29,7 @@ Example::
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib
 import io
@@ -47,6 +50,7 @@ __all__ = [
     "make_fake_distribution",
     "miles_plugin_manager",
     "register_plugin",
+    "miles_args",
     "miles_cli",
     "miles_fake_distribution",
 ]
@@ -166,6 +170,28 @@ def register_plugin(miles_plugin_manager: Any) -> Iterator[Callable[..., str]]:
     yield register
     for manager, plugin_name in reversed(registered):
         manager.unregister_plugin(plugin_name)
+
+
+@pytest.fixture
+def miles_args(miles_plugin_manager: Any) -> Callable[..., argparse.Namespace]:
+    """``miles_args(**flags) -> args``: the ``miles train`` namespace with every default, plus the given values.
+
+    The defaults are those of the core and of every plugin in ``miles_plugin_manager`` at the time of the
+    call, so a plugin registered with ``register_plugin`` contributes its own flags. A keyword that is no
+    flag's ``dest`` raises ``AttributeError`` (a misspelt flag would otherwise pass silently). No
+    validation runs: the namespace is what a hook or spec function receives, not a checked config.
+    """
+    from miles_core.config.arguments import build_train_parser
+
+    def make(**flags: Any) -> argparse.Namespace:
+        args = build_train_parser(miles_plugin_manager).parse_args([])
+        for dest, value in flags.items():
+            if not hasattr(args, dest):
+                raise AttributeError(f"no flag with dest {dest!r}")
+            setattr(args, dest, value)
+        return args
+
+    return make
 
 
 # ---------------------------------------------------------------------------------------------- CLI

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from miles_filters_dapo.group_rewards import leaves
+from miles_core.data.sample import flatten_groups
 
 __all__ = ["freshest_first", "group_oldest_version"]
 
@@ -31,7 +31,7 @@ __all__ = ["freshest_first", "group_oldest_version"]
 def group_oldest_version(group: list[Any]) -> float:
     """The oldest policy version that generated a token of ``group`` (``inf``: none yet; ``-inf``: unknown)."""
     oldest = math.inf
-    for sample in leaves(group):
+    for sample in flatten_groups(group):
         for version in sample.weight_versions or ():
             try:
                 value = float(int(str(version)))

@@ -9,31 +9,20 @@ the sample (``RewardModelSpec.reward_key``, e.g. ``"score"`` for ``dapo``) is us
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from typing import Any
 
 from miles_core.data.sample import Sample
+from miles_core.rewards.value import reward_key_flag
 
-__all__ = ["leaves", "reward_key_for", "scalar_reward"]
+__all__ = ["reward_key_for", "scalar_reward"]
 
 _spec_keys: dict[tuple[str, str], str | None] = {}
 _spec_keys_lock = threading.Lock()
 
 
-def leaves(samples: Iterable[Any]) -> list[Sample]:
-    """The samples of a group, flattening nested lists (a generate function may return several per prompt)."""
-    flat: list[Sample] = []
-    for item in samples:
-        if isinstance(item, (list, tuple)):
-            flat.extend(leaves(item))
-        else:
-            flat.append(item)
-    return flat
-
-
 def reward_key_for(args: Any, sample: Sample, *, evaluation: bool = False) -> str | None:
     """The key that picks the scalar out of ``sample.reward`` when it is a dict."""
-    key = (getattr(args, "eval_reward_key", None) if evaluation else None) or getattr(args, "reward_key", None)
+    key = reward_key_flag(args, evaluation=evaluation)
     if key or not isinstance(sample.reward, dict):
         return key
     rm_type = (sample.metadata or {}).get("rm_type") or getattr(args, "rm_type", None)

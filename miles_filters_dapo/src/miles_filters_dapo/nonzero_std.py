@@ -25,9 +25,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from miles_core.data.sample import flatten_groups
 from miles_core.plugins.types import DynamicFilterOutput
 
-from miles_filters_dapo.group_rewards import leaves, scalar_reward
+from miles_filters_dapo.group_rewards import scalar_reward
 
 __all__ = ["STD_THRESHOLD", "check_reward_nonzero_std", "unbiased_std"]
 
@@ -43,7 +44,7 @@ def unbiased_std(values: list[float]) -> float:
 
 def check_reward_nonzero_std(args: Any, samples: list[Any], **kwargs: Any) -> DynamicFilterOutput:
     """Keep the group when its rewards differ; otherwise drop it with the reason (see the module docstring)."""
-    group = leaves(samples)
+    group = flatten_groups(samples)
     if not group:
         return DynamicFilterOutput(keep=False, reason="empty_group")
     rewards = [scalar_reward(args, sample) for sample in group]

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from miles_filters_dapo.group_rewards import leaves, reward_key_for, scalar_reward
+from miles_core.data.sample import flatten_groups
+
+from miles_filters_dapo.group_rewards import reward_key_for, scalar_reward
 
 __all__ = ["soft_overlong_punishment", "apply_overlong_penalty", "overlong_shaping_enabled"]
 
@@ -57,7 +59,7 @@ def apply_overlong_penalty(args: Any, samples: list[Any], evaluation: bool) -> N
     max_response_len = _max_response_len(args, evaluation)
     buffer_len = int(args.overlong_buffer_len)
     factor = float(getattr(args, "overlong_penalty_factor", None) or 1.0)
-    for sample in leaves(samples):
+    for sample in flatten_groups(samples):
         if sample.reward is None or "overlong_penalty" in sample.metadata:
             continue
         raw = scalar_reward(args, sample, evaluation=evaluation)

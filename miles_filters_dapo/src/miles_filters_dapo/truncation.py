@@ -13,15 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from miles_core.data.sample import SampleStatus
-
-from miles_filters_dapo.group_rewards import leaves
+from miles_core.data.sample import SampleStatus, flatten_groups
 
 __all__ = ["mask_truncated"]
 
 
 def mask_truncated(args: Any, data: list[list[Any]]) -> None:
     """Mark every truncated sample of the batch ``remove_sample = True`` (in place)."""
-    for sample in leaves(data):
+    for sample in flatten_groups(data):
         if sample.status == SampleStatus.TRUNCATED:
             sample.remove_sample = True

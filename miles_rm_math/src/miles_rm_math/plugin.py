@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from miles_core.data.sample import flatten_groups
+
 from miles_core import RewardModelSpec, hookimpl
 from miles_rm_math import options
 from miles_rm_math.rewards import DAPO_REWARD_KEY, REWARD_TYPES, reward_function
@@ -46,22 +48,13 @@ def miles_after_rollout(args: argparse.Namespace, rollout_id: int, samples: list
     """One warning per rollout that counts the samples whose answer check timed out or failed."""
     failures: Counter[str] = Counter()
     total = 0
-    for group in samples:
-        for sample in _leaves(group):
-            total += 1
-            status = (getattr(sample, "metadata", None) or {}).get("math_verify")
-            if status:
-                failures[status] += 1
+    for sample in flatten_groups(samples):
+        total += 1
+        status = (getattr(sample, "metadata", None) or {}).get("math_verify")
+        if status:
+            failures[status] += 1
     if failures:
         logger.warning(
             "miles-rm-math: rollout %s: %s of %d samples could not be checked and scored as wrong answers "
             "(see sample.metadata['math_verify_detail']; raise --math-verify-timeout if this is frequent)",
             rollout_id, ", ".join(f"{n} {status}" for status, n in sorted(failures.items())), total)
-
-
-def _leaves(group: Any) -> Iterable[Any]:
-    if isinstance(group, list):
-        for item in group:
-            yield from _leaves(item)
-    else:
-        yield group

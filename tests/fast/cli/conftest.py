@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -23,9 +22,9 @@ def _fake_plugin_importable(monkeypatch):
 @pytest.fixture
 def run_flags(tmp_path: Path) -> list[str]:
     """A valid ``miles train`` command line whose every component comes from the fake plugin."""
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "config.json").write_text(json.dumps({"architectures": ["TestArchForCausalLM"], "model_type": "test_arch"}))
+    from miles_config_fake_plugin import write_fake_checkpoint
+
+    model = write_fake_checkpoint(tmp_path / "model")
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text('{"prompt": "Say 7:", "label": "7"}\n')
     return [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import warnings
 from pathlib import Path
@@ -27,10 +26,7 @@ def bare_pm() -> MilesPluginManager:
 
 @pytest.fixture
 def model_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "model"
-    path.mkdir()
-    (path / "config.json").write_text(json.dumps({"architectures": ["TestArchForCausalLM"], "model_type": "test_arch"}))
-    return path
+    return fake.write_fake_checkpoint(tmp_path / "model")
 
 
 @pytest.fixture

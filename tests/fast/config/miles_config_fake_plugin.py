@@ -6,6 +6,9 @@ It also registers specs under the core's default names (``jsonl``, ``single_turn
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from miles_core import (
     DataSourceSpec,
     EngineSpec,
@@ -27,6 +30,13 @@ def _noop(*args, **kwargs):
 
 def _engine_command(args, host, port, engine_index):
     return ["true"]
+
+
+def write_fake_checkpoint(path: Path) -> Path:
+    """A directory whose ``config.json`` is matched by the ``test_arch`` model spec (no weights)."""
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps({"architectures": ["TestArchForCausalLM"], "model_type": "test_arch"}))
+    return path
 
 
 class _Components:

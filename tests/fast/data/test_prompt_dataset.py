@@ -59,14 +59,14 @@ def test_row_slice(write_jsonl):
     assert [r.prompt for r in dataset.records] == ["1", "2", "3"]
 
 
-def test_chat_template_tools_and_length_filter(make_args, write_jsonl, tiny_qwen3):
+def test_chat_template_tools_and_length_filter(miles_args, write_jsonl, tiny_qwen3):
     tools = [{"type": "function", "function": {"name": "calc"}}]
     path = write_jsonl([
         {"prompt": "hi", "label": "x", "tools": tools},
         {"prompt": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "yo"}], "label": "y"},
         {"prompt": "a much longer prompt that will not fit", "label": "z"},
     ])
-    args = make_args(prompt_data=path, apply_chat_template=True, hf_checkpoint=str(tiny_qwen3),
+    args = miles_args(prompt_data=path, apply_chat_template=True, hf_checkpoint=str(tiny_qwen3),
                      rollout_max_prompt_len=45)
     dataset = prompt_dataset_from_args(args)
     assert [r.prompt for r in dataset.records] == [
@@ -77,8 +77,8 @@ def test_chat_template_tools_and_length_filter(make_args, write_jsonl, tiny_qwen
     assert dataset.dropped == {"prompt_too_long": 1}
 
 
-def test_every_prompt_too_long_is_an_error(make_args, write_jsonl, tiny_qwen3):
-    args = make_args(prompt_data=write_jsonl([{"prompt": "abcdef"}]), hf_checkpoint=str(tiny_qwen3),
+def test_every_prompt_too_long_is_an_error(miles_args, write_jsonl, tiny_qwen3):
+    args = miles_args(prompt_data=write_jsonl([{"prompt": "abcdef"}]), hf_checkpoint=str(tiny_qwen3),
                      rollout_max_prompt_len=3)
     with pytest.raises(PromptDataError, match=r"no usable prompt is left out of 1 rows .*prompt_too_long"):
         prompt_dataset_from_args(args)

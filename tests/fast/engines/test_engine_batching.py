@@ -226,3 +226,13 @@ def test_a_crashing_model_answers_every_request_and_the_engine_reports_unavailab
             generate(broken, {"text": "a", "sampling_params": {"max_new_tokens": 5}})
     finally:
         broken.shutdown()
+
+
+def test_min_new_tokens_holds_back_an_eos_the_logit_bias_makes_certain(engine):
+    eos = engine.tokenizer.eos_token_id
+    biased = {"max_new_tokens": 20, "logit_bias": {str(eos): 100.0}, "sampling_seed": 0}
+    eager, patient = generate(engine, {"text": ["Hi", "Hi"], "sampling_params": [
+        biased, {**biased, "min_new_tokens": 5}]})
+    assert eager["output_ids"] == [eos] and eager["meta_info"]["finish_reason"] == {"type": "stop", "matched": eos}
+    assert len(patient["output_ids"]) == 6 and eos not in patient["output_ids"][:5]
+    assert patient["output_ids"][5] == eos and patient["meta_info"]["finish_reason"]["matched"] == eos

@@ -62,21 +62,21 @@ def test_drop_counter_names_metrics_by_reason():
     }
 
 
-def test_resolve_filter_by_name_path_and_stage(make_args, miles_plugin_manager, monkeypatch):
+def test_resolve_filter_by_name_path_and_stage(miles_args, miles_plugin_manager, monkeypatch):
     pm = miles_plugin_manager
-    assert resolve_filter(make_args(), pm, "buffer") is pop_first  # the default --buffer-filter
-    assert resolve_filter(make_args(), pm, "dynamic_sampling") is None
-    assert resolve_filter(make_args(dynamic_sampling_filter="check_no_aborted"), pm, "dynamic_sampling") is check_no_aborted
+    assert resolve_filter(miles_args(), pm, "buffer") is pop_first  # the default --buffer-filter
+    assert resolve_filter(miles_args(), pm, "dynamic_sampling") is None
+    assert resolve_filter(miles_args(dynamic_sampling_filter="check_no_aborted"), pm, "dynamic_sampling") is check_no_aborted
 
     with pytest.raises(ValueError, match=r"--buffer-filter 'check_no_aborted' is a 'dynamic_sampling' filter, not a 'buffer' one. Filters for this stage: pop_first"):
-        resolve_filter(make_args(buffer_filter="check_no_aborted"), pm, "buffer")
+        resolve_filter(miles_args(buffer_filter="check_no_aborted"), pm, "buffer")
     with pytest.raises(UnknownNameError, match=r"--dynamic-sampling-filter 'nope'.*check_no_aborted"):
-        resolve_filter(make_args(dynamic_sampling_filter="nope"), pm, "dynamic_sampling")
+        resolve_filter(miles_args(dynamic_sampling_filter="nope"), pm, "dynamic_sampling")
 
     module = types.ModuleType("my_filters_for_test")
     module.keep_all = lambda args, samples: True
     monkeypatch.setitem(sys.modules, "my_filters_for_test", module)
-    args = make_args(dynamic_sampling_filter="check_no_aborted", dynamic_sampling_filter_path="my_filters_for_test:keep_all")
+    args = miles_args(dynamic_sampling_filter="check_no_aborted", dynamic_sampling_filter_path="my_filters_for_test:keep_all")
     assert resolve_filter(args, pm, "dynamic_sampling") is module.keep_all  # the Miles path flag wins
 
 

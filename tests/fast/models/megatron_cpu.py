@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 from collections.abc import Iterator
 from typing import Any
 
 import torch
 import torch.distributed as dist
+from miles_core.engines.process import free_port
 from torch.overrides import TorchFunctionMode
 
 _CPU = torch.device("cpu")
@@ -44,12 +44,6 @@ class _CudaToCpuMode(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def megatron_on_cpu(seed: int = 0) -> Iterator[None]:
     """World-size-1 megatron (TP=PP=EP=1) on the CPU, undone on exit."""
@@ -73,7 +67,7 @@ def megatron_on_cpu(seed: int = 0) -> Iterator[None]:
     try:
         if not dist.is_initialized():
             os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-            os.environ["MASTER_PORT"] = str(_free_port())
+            os.environ["MASTER_PORT"] = str(free_port())
             dist.init_process_group("gloo", rank=0, world_size=1)
             started_dist = True
         parallel_state.initialize_model_parallel(1, 1)

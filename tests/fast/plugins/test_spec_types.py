@@ -82,6 +82,30 @@ def test_callable_field_is_required(spec_type):
         assert str(error.value) == f"{spec_type.__name__} 'n': {field} must be callable, got {value!r}"
 
 
+#: spec type → its optional callable fields (``None`` allowed) and the keyword arguments of a valid instance
+OPTIONAL_CALLABLES = [
+    (ModelSpec, field_name, {}) for field_name in
+    ("transformer_config", "layer_spec", "hf_to_megatron", "megatron_to_hf", "gpt_model_kwargs")
+] + [(LoggerSpec, "enabled_by", {"factory": _fn})]
+
+
+@pytest.mark.parametrize(("spec_type", "field", "kwargs"), OPTIONAL_CALLABLES,
+                         ids=lambda v: v.__name__ if isinstance(v, type) else str(v))
+def test_optional_callable_field_is_callable_or_none(spec_type, field, kwargs):
+    assert getattr(spec_type(name="n", description="d", **kwargs, **{field: None}), field) is None
+    assert getattr(spec_type(name="n", description="d", **kwargs, **{field: _fn}), field) is _fn
+    for value in ("module:function", 3):
+        with pytest.raises(TypeError) as error:
+            spec_type(name="n", description="d", **kwargs, **{field: value})
+        assert str(error.value) == f"{spec_type.__name__} 'n': {field} must be callable or None, got {value!r}"
+
+
+def test_engine_available_must_be_callable():
+    with pytest.raises(TypeError) as error:
+        EngineSpec(name="n", description="d", command=_fn, available="yes")
+    assert str(error.value) == "EngineSpec 'n': available must be callable, got 'yes'"
+
+
 def test_filter_stage_is_checked():
     for stage in ("dynamic_sampling", "buffer", "sample"):
         assert FilterSpec(name="f", description="d", fn=_fn, stage=stage).stage == stage

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from miles_core.testing import CliResult, make_fake_distribution
 from plugin_test_support import RAISES_AT_IMPORT
 
@@ -69,6 +70,20 @@ def test_register_plugin_undoes_itself_at_teardown(tmp_path):
         [sys.executable, "-m", "pytest", str(test_file), "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path)],
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
     assert "2 passed" in result.stdout, result.stdout + result.stderr
+
+
+def test_miles_args_has_every_default_and_the_flags_of_registered_plugins(miles_args, register_plugin):
+    args = miles_args(rm_type="f1")
+    assert args.rm_type == "f1" and args.advantage_estimator == "grpo" and args.rm_timeout == 60.0
+    with pytest.raises(AttributeError, match="no flag with dest 'rm_typo'"):
+        miles_args(rm_typo="f1")
+
+    class Plugin:
+        def miles_add_arguments(self, parser):
+            parser.add_argument("--my-plugin-knob", type=int, default=3)
+
+    register_plugin(Plugin(), name="knob")
+    assert miles_args().my_plugin_knob == 3 and miles_args(my_plugin_knob=5).my_plugin_knob == 5
 
 
 def test_miles_cli_runs_in_process_and_clears_the_environment(miles_cli, miles_fake_distribution, monkeypatch,

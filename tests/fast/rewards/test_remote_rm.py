@@ -54,10 +54,10 @@ def service():
 
 
 @pytest.fixture
-def rm_args(make_args, service):
+def rm_args(miles_args, service):
     service.script.clear()
     service.received.clear()
-    return lambda **kw: make_args(rm_url=service.url, rm_retry_backoff=0.01, rm_max_retries=2, **kw)
+    return lambda **kw: miles_args(rm_url=service.url, rm_retry_backoff=0.01, rm_max_retries=2, **kw)
 
 
 def _score(args, sample=None):
@@ -107,9 +107,9 @@ def test_client_errors_and_bad_bodies_fail_at_once(rm_args, service):
         _score(rm_args())
 
 
-def test_unreachable_service_and_missing_url(make_args):
-    args = make_args(rm_url="http://127.0.0.1:9/score", rm_max_retries=1, rm_retry_backoff=0.01, rm_timeout=2.0)
+def test_unreachable_service_and_missing_url(miles_args):
+    args = miles_args(rm_url="http://127.0.0.1:9/score", rm_max_retries=1, rm_retry_backoff=0.01, rm_timeout=2.0)
     with pytest.raises(RemoteRewardError, match="failed after 2 attempts"):
         _score(args)
     with pytest.raises(RemoteRewardError, match="needs --rm-url"):
-        _score(make_args())
+        _score(miles_args())

@@ -59,34 +59,34 @@ def _score(dispatcher, *samples, group=False):
     return [s.reward for s in samples]
 
 
-def test_rm_type_and_per_sample_override(make_args, miles_plugin_manager, rewards):
-    dispatcher = RewardDispatcher(make_args(rm_type="length"), miles_plugin_manager)
+def test_rm_type_and_per_sample_override(miles_args, miles_plugin_manager, rewards):
+    dispatcher = RewardDispatcher(miles_args(rm_type="length"), miles_plugin_manager)
     plain = Sample(response="abcd")
     override = Sample(response="abcd", label="abcd", metadata={"rm_type": "f1"})
     assert _score(dispatcher, plain, override) == [4.0, 1.0]
     assert rewards.threads and rewards.threads[0] != threading.main_thread().name  # sync rewards run in a thread
 
 
-def test_boxed_prefix_grades_the_last_box(make_args, miles_plugin_manager, rewards):
-    dispatcher = RewardDispatcher(make_args(rm_type="boxed_length"), miles_plugin_manager)
+def test_boxed_prefix_grades_the_last_box(miles_args, miles_plugin_manager, rewards):
+    dispatcher = RewardDispatcher(miles_args(rm_type="boxed_length"), miles_plugin_manager)
     sample = Sample(response=r"work work \boxed{12} and finally \boxed{345}")
     assert _score(dispatcher, sample) == [3.0]
     assert sample.response.endswith(r"\boxed{345}")  # the sample itself is unchanged
     assert _score(dispatcher, Sample(response="no box")) == [0.0]
 
 
-def test_unknown_names_fail_before_scoring(make_args, miles_plugin_manager, rewards):
+def test_unknown_names_fail_before_scoring(miles_args, miles_plugin_manager, rewards):
     with pytest.raises(UnknownNameError, match=r"--rm-type 'nope'.*Available: .*f1.*length"):
-        RewardDispatcher(make_args(rm_type="nope"), miles_plugin_manager)
+        RewardDispatcher(miles_args(rm_type="nope"), miles_plugin_manager)
     with pytest.raises(UnknownNameError, match="miles-rm-math"):
-        RewardDispatcher(make_args(rm_type="boxed_math"), miles_plugin_manager)
-    dispatcher = RewardDispatcher(make_args(), miles_plugin_manager)
+        RewardDispatcher(miles_args(rm_type="boxed_math"), miles_plugin_manager)
+    dispatcher = RewardDispatcher(miles_args(), miles_plugin_manager)
     with pytest.raises(ValueError, match="no reward model is selected: set --rm-type"):
         _score(dispatcher, Sample(response="x"))
 
 
-def test_a_raising_reward_fails_only_its_sample(make_args, miles_plugin_manager, rewards):
-    dispatcher = RewardDispatcher(make_args(rm_type="length"), miles_plugin_manager)
+def test_a_raising_reward_fails_only_its_sample(miles_args, miles_plugin_manager, rewards):
+    dispatcher = RewardDispatcher(miles_args(rm_type="length"), miles_plugin_manager)
     bad = Sample(index=3, response="x", metadata={"rm_type": "explode"})
     good = Sample(index=4, response="xy")
     _score(dispatcher, bad, good, group=True)
@@ -96,8 +96,8 @@ def test_a_raising_reward_fails_only_its_sample(make_args, miles_plugin_manager,
     assert good.reward == 2.0
 
 
-def test_dict_rewards_default_the_reward_key(make_args, miles_plugin_manager, rewards):
-    args = make_args(rm_type="graded")
+def test_dict_rewards_default_the_reward_key(miles_args, miles_plugin_manager, rewards):
+    args = miles_args(rm_type="graded")
     dispatcher = RewardDispatcher(args, miles_plugin_manager)
     assert args.reward_key == "score" and args.eval_reward_key == "score"
     sample = Sample(response="7", label="7")
@@ -106,15 +106,15 @@ def test_dict_rewards_default_the_reward_key(make_args, miles_plugin_manager, re
     assert sample.get_reward_value(args) == 1.0
 
 
-def test_group_rm_calls_a_batched_reward_once(make_args, miles_plugin_manager, rewards):
-    dispatcher = RewardDispatcher(make_args(rm_type="batch_length", group_rm=True), miles_plugin_manager)
+def test_group_rm_calls_a_batched_reward_once(miles_args, miles_plugin_manager, rewards):
+    dispatcher = RewardDispatcher(miles_args(rm_type="batch_length", group_rm=True), miles_plugin_manager)
     samples = [Sample(response="a" * n) for n in (1, 2, 3)]
     samples.append(Sample(response="skip", status=SampleStatus.ABORTED))
     assert _score(dispatcher, *samples, group=True) == [1.0, 2.0, 3.0, None]
     assert rewards.batches == [3]
 
 
-def test_custom_rm_path_wins(make_args, miles_plugin_manager, rewards, monkeypatch):
+def test_custom_rm_path_wins(miles_args, miles_plugin_manager, rewards, monkeypatch):
     module = types.ModuleType("my_rm_for_test")
 
     async def my_rm(args, sample):
@@ -122,19 +122,19 @@ def test_custom_rm_path_wins(make_args, miles_plugin_manager, rewards, monkeypat
 
     module.my_rm = my_rm
     monkeypatch.setitem(sys.modules, "my_rm_for_test", module)
-    dispatcher = RewardDispatcher(make_args(rm_type="length", custom_rm_path="my_rm_for_test:my_rm"),
+    dispatcher = RewardDispatcher(miles_args(rm_type="length", custom_rm_path="my_rm_for_test:my_rm"),
                                   miles_plugin_manager)
     assert _score(dispatcher, Sample(response="abc", metadata={"rm_type": "f1"})) == [42.0]
 
 
-def test_a_reward_of_the_wrong_type_fails_the_sample(make_args, miles_plugin_manager, register_plugin):
+def test_a_reward_of_the_wrong_type_fails_the_sample(miles_args, miles_plugin_manager, register_plugin):
     class Bad:
         @hookimpl
         def miles_reward_models(self):
             yield RewardModelSpec(name="texty", description="returns text", fn=lambda args, sample: "good")
 
     register_plugin(Bad(), name="bad_rewards")
-    dispatcher = RewardDispatcher(make_args(rm_type="texty"), miles_plugin_manager)
+    dispatcher = RewardDispatcher(miles_args(rm_type="texty"), miles_plugin_manager)
     sample = Sample(response="x")
     _score(dispatcher, sample)
     assert sample.status == SampleStatus.FAILED

@@ -65,7 +65,7 @@ def plugin(register_plugin):
 
 
 @pytest.fixture
-def setup(make_args, write_jsonl, tiny_qwen3, router, miles_plugin_manager, plugin):
+def setup(miles_args, write_jsonl, tiny_qwen3, router, miles_plugin_manager, plugin):
     """``setup(prompts=..., **flags) -> (rollout, data_source, args)``."""
 
     def build(prompts=None, **flags):
@@ -77,7 +77,7 @@ def setup(make_args, write_jsonl, tiny_qwen3, router, miles_plugin_manager, plug
                       sglang_router_port=int(port), rm_type="odd_length", rollout_max_response_len=8,
                       rollout_http_retry_backoff=0.01, rollout_http_max_retries=0)
         values.update(flags)
-        args = make_args(**values)
+        args = miles_args(**values)
         source = JsonlDataSource(args, plugin_manager=miles_plugin_manager)
         rollout = DefaultRollout(RolloutFnConstructorInput(args, source, miles_plugin_manager))
         return rollout, source, args

@@ -27,28 +27,28 @@ def test_pass_at_k_unbiased_estimator():
     assert pass_at_k(4, 3, 2) == 1.0
 
 
-def test_pass_at_k_metrics_average_over_groups(make_args):
+def test_pass_at_k_metrics_average_over_groups(miles_args):
     groups = [_group([1, 0, 0, 0], 0), _group([1, 1, 0, 0], 1)]
-    metrics = pass_at_k_metrics(make_args(), groups)
+    metrics = pass_at_k_metrics(miles_args(), groups)
     # group 2: pass@2 = 1 - C(2,2)/C(4,2) = 5/6
     assert metrics == pytest.approx({"passrate/pass@1": (0.25 + 0.5) / 2, "passrate/pass@2": (0.5 + 5 / 6) / 2,
                                      "passrate/pass@4": 1.0})
 
 
-def test_zero_std_counts(make_args):
+def test_zero_std_counts(miles_args):
     groups = [_group([1, 1]), _group([0, 0]), _group([0, 0]), _group([1, 0])]
-    assert zero_std_metrics(make_args(), groups) == {
+    assert zero_std_metrics(miles_args(), groups) == {
         "rollout/zero_std/count_0.0": 2.0, "rollout/zero_std/count_1.0": 1.0,
         "rollout/zero_std/all_zero_percentage": 0.5, "rollout/zero_std/all_one_percentage": 0.25,
     }
 
 
-def test_sample_metrics_use_trainable_lengths_and_raw_rewards(make_args):
+def test_sample_metrics_use_trainable_lengths_and_raw_rewards(miles_args):
     samples = _group([1.0, 0.0, 0.5])
     samples[0].loss_mask = [1, 0]
     samples[1].status = SampleStatus.TRUNCATED
     samples[2].metadata["raw_reward"] = 2.0
-    metrics = sample_metrics(make_args(), samples)
+    metrics = sample_metrics(miles_args(), samples)
     assert metrics["rollout/response_len/mean"] == pytest.approx(5 / 3)
     assert metrics["rollout/response_len/min"] == 1 and metrics["rollout/response_len/max"] == 2
     assert metrics["rollout/truncated_ratio"] == pytest.approx(1 / 3)

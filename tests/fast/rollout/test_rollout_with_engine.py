@@ -36,7 +36,7 @@ class DropHalf:
 
 
 @pytest.fixture
-def build(make_args, write_jsonl, tiny_qwen3, stack, miles_plugin_manager, register_plugin):
+def build(miles_args, write_jsonl, tiny_qwen3, stack, miles_plugin_manager, register_plugin):
     register_plugin(DropHalf(), name="drop_half_plugin")
     path = write_jsonl([{"prompt": f"What is {i} plus {i}?", "label": str(2 * i)} for i in range(8)])
     host, port = stack.removeprefix("http://").split(":")
@@ -47,7 +47,7 @@ def build(make_args, write_jsonl, tiny_qwen3, stack, miles_plugin_manager, regis
                       rm_type="deterministic_random", rollout_max_response_len=12, apply_chat_template=True,
                       log_passrate=True)
         values.update(flags)
-        args = make_args(**values)
+        args = miles_args(**values)
         source = JsonlDataSource(args, plugin_manager=miles_plugin_manager)
         return DefaultRollout(RolloutFnConstructorInput(args, source, miles_plugin_manager)), args
 

@@ -8,10 +8,11 @@ so custom functions written for Miles read and write the same attributes.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-__all__ = ["Sample", "SampleStatus"]
+__all__ = ["Sample", "SampleStatus", "flatten_groups"]
 
 
 class SampleStatus(str, enum.Enum):
@@ -111,3 +112,18 @@ class Sample:
         if "status" in values:
             values["status"] = SampleStatus(values["status"])
         return cls(**values)
+
+
+def flatten_groups(samples: Iterable[Any]) -> list[Sample]:
+    """The samples of a group or a batch, in order, flattening nested lists and tuples at any depth.
+
+    A rollout batch is ``list[list[Sample]]``, and a generate function may return several samples for
+    one prompt (a multi-turn episode), so a "group" can itself hold lists.
+    """
+    flat: list[Sample] = []
+    for item in samples:
+        if isinstance(item, (list, tuple)):
+            flat.extend(flatten_groups(item))
+        else:
+            flat.append(item)
+    return flat

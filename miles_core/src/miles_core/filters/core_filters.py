@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from miles_core.data.sample import Sample, SampleStatus
+from miles_core.data.sample import Sample, SampleStatus, flatten_groups
 from miles_core.plugins.hookspecs import hookimpl
 from miles_core.plugins.types import DynamicFilterOutput, FilterSpec
 
@@ -25,17 +25,9 @@ def pop_first(args: Any, rollout_id: int | None, buffer: list[list[Sample]], num
     return taken
 
 
-def _leaves(samples: Iterable[Any]) -> Iterable[Sample]:
-    for item in samples:
-        if isinstance(item, list):
-            yield from _leaves(item)
-        else:
-            yield item
-
-
 def check_no_aborted(args: Any, samples: list[Sample], **kwargs: Any) -> DynamicFilterOutput:
     """Keep a group only when none of its samples is ABORTED."""
-    if any(s.status == SampleStatus.ABORTED for s in _leaves(samples)):
+    if any(s.status == SampleStatus.ABORTED for s in flatten_groups(samples)):
         return DynamicFilterOutput(keep=False, reason="group_has_aborted")
     return DynamicFilterOutput(keep=True)
 

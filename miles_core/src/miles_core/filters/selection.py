@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from miles_core.plugins.path_flags import flag_name, load_path_flag
 from miles_core.plugins.types import FilterStage
-from miles_core.rollout.custom_paths import flag_name, load_custom_path
 
 __all__ = ["STAGE_FLAGS", "resolve_filter"]
 
@@ -26,7 +26,7 @@ STAGE_FLAGS: dict[str, tuple[str, str]] = {
 def resolve_filter(args: Any, plugin_manager: Any, stage: FilterStage) -> Callable[..., Any] | None:
     """The function selected for ``stage``, or ``None`` when no filter is selected for it."""
     name_dest, path_dest = STAGE_FLAGS[stage]
-    custom = load_custom_path(args, path_dest)
+    custom = load_path_flag(args, path_dest)
     if custom is not None:
         return custom
     name = getattr(args, name_dest, None)

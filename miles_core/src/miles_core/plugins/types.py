@@ -75,6 +75,12 @@ class _Spec:
         if not callable(value):
             raise TypeError(f"{type(self).__name__} {self.name!r}: {attr} must be callable, got {value!r}")
 
+    def _require_callable_or_none(self, *attrs: str) -> None:
+        for attr in attrs:
+            value = getattr(self, attr)
+            if value is not None and not callable(value):
+                raise TypeError(f"{type(self).__name__} {self.name!r}: {attr} must be callable or None, got {value!r}")
+
 
 @dataclass(frozen=True)
 class DataSourceSpec(_Spec):
@@ -240,6 +246,8 @@ class ModelSpec(_Spec):
         super().__post_init__()
         object.__setattr__(self, "hf_architectures", tuple(self.hf_architectures))
         object.__setattr__(self, "hf_model_types", tuple(self.hf_model_types))
+        self._require_callable_or_none(
+            "transformer_config", "layer_spec", "hf_to_megatron", "megatron_to_hf", "gpt_model_kwargs")
 
     def matches(self, hf_config: Any) -> bool:
         """True when an HF config (object or dict) names one of this spec's architectures or model types."""
@@ -264,6 +272,7 @@ class LoggerSpec(_Spec):
     def __post_init__(self) -> None:
         super().__post_init__()
         self._require_callable("factory")
+        self._require_callable_or_none("enabled_by")
 
 
 @dataclass(frozen=True)
@@ -281,6 +290,7 @@ class EngineSpec(_Spec):
     def __post_init__(self) -> None:
         super().__post_init__()
         self._require_callable("command")
+        self._require_callable("available")
 
 
 @dataclass(frozen=True)

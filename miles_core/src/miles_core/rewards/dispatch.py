@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from miles_core.data.sample import Sample, SampleStatus
+from miles_core.plugins.path_flags import load_path_flag
 from miles_core.rewards.boxed import last_boxed_content
-from miles_core.rollout.custom_paths import load_custom_path
 from miles_core.rollout.failures import mark_failed
 
 __all__ = ["RewardTarget", "RewardDispatcher", "call_maybe_async"]
@@ -81,7 +81,7 @@ class RewardDispatcher:
     def __init__(self, args: Any, plugin_manager: Any) -> None:
         self.args = args
         self.plugin_manager = plugin_manager
-        self.custom_fn = load_custom_path(args, "custom_rm_path")
+        self.custom_fn = load_path_flag(args, "custom_rm_path")
         default_type = getattr(args, "rm_type", None)
         if self.custom_fn is None and default_type:
             target = self.resolve_name(default_type)  # an unknown --rm-type fails here, before any generation

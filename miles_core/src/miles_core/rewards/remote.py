@@ -6,18 +6,18 @@ object whose ``--reward-key`` field is the reward (the whole object is kept as `
 other fields stay visible to filters and logs).
 
 Transport errors, timeouts, HTTP 429 and 5xx are retried ``--rm-max-retries`` times with exponential
-backoff from ``--rm-retry-backoff`` seconds; any other non-2xx status, a body that is not JSON, or a
-missing field is an error at once, naming the URL and what came back.
+backoff from ``--rm-retry-backoff`` seconds (at most 30 s; the retry loop is the rollout side's one,
+``miles_core.rollout.http_post.post_json_with_retries``); any other non-2xx status, a body that is not
+JSON, or a missing field is an error at once, naming the URL and what came back.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-__all__ = ["RemoteRewardError", "remote_rm", "reward_from_json"]
+from miles_core.rewards.value import reward_key_flag
 
-_BODY_PREVIEW = 300
+__all__ = ["RemoteRewardError", "remote_rm", "reward_from_json"]
 
 
 class RemoteRewardError(RuntimeError):
@@ -48,41 +48,23 @@ def reward_from_json(data: Any, *, url: str, reward_key: str | None) -> float | 
 async def remote_rm(args: Any, sample: Any, *, evaluation: bool = False, client: Any = None, **kwargs: Any) -> Any:
     import httpx
 
+    from miles_core.rollout.http_post import post_json_with_retries
+
     url = getattr(args, "rm_url", None)
     if not url:
         raise RemoteRewardError("--rm-type remote_rm needs --rm-url (the reward service's endpoint)")
-    reward_key = (getattr(args, "eval_reward_key", None) if evaluation else None) or getattr(args, "reward_key", None)
+    reward_key = reward_key_flag(args, evaluation=evaluation)
     payload = {"prompt": sample.prompt, "response": sample.response, "label": sample.label, "metadata": sample.metadata}
-    max_retries = int(getattr(args, "rm_max_retries", 3))
-    backoff = float(getattr(args, "rm_retry_backoff", 0.5))
     timeout = getattr(args, "rm_timeout", 60.0)
 
     owns_client = client is None
     client = client or httpx.AsyncClient(timeout=timeout)
     try:
-        last_problem = ""
-        for attempt in range(max_retries + 1):
-            if attempt:
-                await asyncio.sleep(min(backoff * 2 ** (attempt - 1), 30.0))
-            try:
-                response = await client.post(url, json=payload, timeout=timeout)
-            except httpx.TimeoutException:
-                last_problem = f"no answer within {timeout} s (--rm-timeout)"
-                continue
-            except httpx.TransportError as exc:
-                last_problem = f"{type(exc).__name__}: {exc}"
-                continue
-            if response.status_code == 429 or response.status_code >= 500:
-                last_problem = f"HTTP {response.status_code}: {response.text[:_BODY_PREVIEW]}"
-                continue
-            if not response.is_success:
-                raise RemoteRewardError(f"--rm-url {url} answered HTTP {response.status_code}: {response.text[:_BODY_PREVIEW]}")
-            try:
-                data = response.json()
-            except ValueError:
-                raise RemoteRewardError(f"--rm-url {url} answered a body that is not JSON: {response.text[:_BODY_PREVIEW]!r}") from None
-            return reward_from_json(data, url=url, reward_key=reward_key)
-        raise RemoteRewardError(f"--rm-url {url} failed after {max_retries + 1} attempts (--rm-max-retries): {last_problem}")
+        data = await post_json_with_retries(
+            client, url, payload, what=f"--rm-url {url}", error=RemoteRewardError,
+            max_retries=int(getattr(args, "rm_max_retries", 3)), backoff=float(getattr(args, "rm_retry_backoff", 0.5)),
+            max_wait=30.0, retries_flag="--rm-max-retries", timeout=timeout, timeout_flag="--rm-timeout")
+        return reward_from_json(data, url=url, reward_key=reward_key)
     finally:
         if owns_client:
             await client.aclose()

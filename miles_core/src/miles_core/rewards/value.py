@@ -6,13 +6,17 @@ from typing import Any
 
 from miles_core.data.sample import Sample
 
-__all__ = ["reward_value", "raw_reward_value"]
+__all__ = ["reward_key_flag", "reward_value", "raw_reward_value"]
+
+
+def reward_key_flag(args: Any, *, evaluation: bool = False) -> str | None:
+    """The key of a dict reward the user asked for: ``--eval-reward-key`` in eval when set, else ``--reward-key``."""
+    return (getattr(args, "eval_reward_key", None) if evaluation else None) or getattr(args, "reward_key", None)
 
 
 def reward_value(args: Any, sample: Sample, *, evaluation: bool = False) -> float:
     """``sample.reward`` as a float; a dict reward is indexed with the reward key."""
-    key = (getattr(args, "eval_reward_key", None) if evaluation else None) or getattr(args, "reward_key", None)
-    return sample.get_reward_value(args, reward_key=key)
+    return sample.get_reward_value(args, reward_key=reward_key_flag(args, evaluation=evaluation))
 
 
 def raw_reward_value(args: Any, sample: Sample, *, evaluation: bool = False) -> float:
@@ -20,7 +24,7 @@ def raw_reward_value(args: Any, sample: Sample, *, evaluation: bool = False) -> 
     raw = (sample.metadata or {}).get("raw_reward")
     if raw is not None:
         if isinstance(raw, dict):
-            key = (getattr(args, "eval_reward_key", None) if evaluation else None) or getattr(args, "reward_key", None)
+            key = reward_key_flag(args, evaluation=evaluation)
             if not key:
                 raise ValueError(f"sample {sample.index}: metadata['raw_reward'] is a dict; set --reward-key")
             return float(raw[key])

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from miles_core.data.sample import Sample, SampleStatus
+from miles_core.plugins.path_flags import load_path_flag
 from miles_core.rewards.dispatch import RewardDispatcher
-from miles_core.rollout.custom_paths import load_custom_path
 from miles_core.rollout.failures import mark_failed
 from miles_core.rollout.generate_types import GenerateFnInput, GenerateState, call_generate_fn
 from miles_core.rollout.sampling_params import sample_seed
@@ -39,7 +39,7 @@ class RolloutParts:
 
 def resolve_generate_fn(args: Any, plugin_manager: Any) -> Callable[..., Any]:
     """``--custom-generate-function-path`` if set, else the ``--generate-function`` spec (default ``single_turn``)."""
-    custom = load_custom_path(args, "custom_generate_function_path")
+    custom = load_path_flag(args, "custom_generate_function_path")
     if custom is not None:
         return custom() if isinstance(custom, type) else custom
     name = getattr(args, "generate_function", None) or "single_turn"

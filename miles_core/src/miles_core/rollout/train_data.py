@@ -18,23 +18,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from miles_core.data.sample import Sample, SampleStatus
+from miles_core.data.sample import Sample, SampleStatus, flatten_groups
+from miles_core.plugins.path_flags import load_path_flag
 from miles_core.rewards.value import raw_reward_value, reward_value
-from miles_core.rollout.custom_paths import load_custom_path
 
 __all__ = ["samples_to_train_data", "flatten_groups", "trim_to_global_batch"]
 
 logger = logging.getLogger(__name__)
-
-
-def flatten_groups(samples: list[list[Sample]] | list[Sample]) -> list[Sample]:
-    flat: list[Sample] = []
-    for item in samples:
-        if isinstance(item, list):
-            flat.extend(flatten_groups(item))
-        else:
-            flat.append(item)
-    return flat
 
 
 def trim_to_global_batch(args: Any, samples: list[Sample]) -> list[Sample]:
@@ -73,7 +63,7 @@ def samples_to_train_data(args: Any, samples: list[list[Sample]] | list[Sample],
     for sample in flat:
         sample.validate()
 
-    post_process = load_custom_path(args, "custom_reward_post_process_path")
+    post_process = load_path_flag(args, "custom_reward_post_process_path")
     if post_process is not None:
         raw_rewards, rewards = post_process(args, flat)
         if len(raw_rewards) != len(flat) or len(rewards) != len(flat):

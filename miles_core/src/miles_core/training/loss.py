@@ -436,11 +436,11 @@ def _require(batch: Batch, key: str, what: str) -> Any:
 
 def _load_path_flag(args: argparse.Namespace, dest: str) -> Any:
     """The function named by a ``--*-path`` flag (imported once and cached by ``path_flags``)."""
-    from miles_core.plugins.path_flags import load_path_flag
+    from miles_core.plugins.path_flags import flag_name, load_path_flag
 
     loaded = load_path_flag(args, dest)
     if loaded is None:
-        raise ValueError(f"--{dest.replace('_', '-')} is not set")
+        raise ValueError(f"{flag_name(dest)} is not set")
     return loaded
 
 

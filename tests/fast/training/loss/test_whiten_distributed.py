@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import socket
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from miles_core.engines.process import free_port
 
 # rank 0 holds advantages [1, 2] (and one untrained 50), rank 1 holds [3, 4]: global mean 2.5,
 # unbiased var (Σa²/N − μ²)·N/(N−1) = (30/4 − 6.25)·4/3 = 5/3
@@ -26,16 +26,10 @@ def _rank_main(rank: int, port: int, results) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_whitening_uses_group_statistics():
     with mp.Manager() as manager:
         results = manager.dict()
-        mp.spawn(_rank_main, args=(_free_port(), results), nprocs=2, join=True)
+        mp.spawn(_rank_main, args=(free_port(), results), nprocs=2, join=True)
         results = dict(results)
     std = math.sqrt(5 / 3 + 1e-8)
     expected = {0: [[(1 - 2.5) / std, 0.0], [(2 - 2.5) / std]], 1: [[(3 - 2.5) / std, (4 - 2.5) / std]]}

@@ -107,8 +107,43 @@ def test_a_wrong_version_or_a_failed_update_names_the_engine(engine, synced):
     from miles_core.training.weight_sync.engine_http import EngineCaller
 
     with EngineCaller([engine.url]) as caller:
-        caller.check_versions(str(len(MODES)))
-        with pytest.raises(WeightSyncError, match=f"{engine.url} reports '{len(MODES)}'"):
+        current = caller.weight_versions()[engine.url]
+        caller.check_versions(current)
+        with pytest.raises(WeightSyncError, match=f"{engine.url} reports '{current}'"):
             caller.check_versions("bogus")
         with pytest.raises(WeightSyncError, match=engine.url):
             caller.post(engine.url, "/update_weights_from_disk", {"model_path": "/nonexistent"})
+
+
+def test_auto_mode_falls_back_to_disk_when_no_broadcast_group_forms(engine, synced, tiny_qwen3, tmp_path,
+                                                                    monkeypatch):
+    from miles_core.training.weight_sync import WeightUpdater
+    from miles_core.training.weight_sync import updater as updater_module
+    from miles_core.training.weight_sync.distributed_mode import GroupFormationError
+    from transformers import AutoModelForCausalLM
+
+    def no_group(*args, **kwargs):
+        raise GroupFormationError("no route to the engines")
+
+    monkeypatch.setattr(updater_module, "send_distributed", no_group)
+    model = AutoModelForCausalLM.from_pretrained(tiny_qwen3)  # a plain module: one rank, no process group
+    updater = WeightUpdater(model, mode="auto", colocate=False, buffer_bytes=1 << 20, hf_checkpoint=str(tiny_qwen3),
+                            dtype=torch.float32, device=torch.device("cpu"), master_address="127.0.0.1",
+                            disk_root=tmp_path)
+    for version in ("fallback-1", "fallback-2"):
+        updater.update([engine.url], version)
+        assert engine_version(engine.url) == version
+    assert [d.name for d in tmp_path.iterdir()] == ["vfallback-2"]  # the previous directory was removed
+    reference = fixed_batch(**BATCH)
+    trainer_side = [lp.float() for lp in _hf_log_probs(model, reference)]
+    for served, expected in zip(engine_log_probs(engine.url, reference), trainer_side, strict=True):
+        torch.testing.assert_close(served, expected, atol=1e-5, rtol=1e-5)
+
+
+def _hf_log_probs(model, batch):
+    out = []
+    with torch.no_grad():
+        for tokens, n in zip(batch["tokens"], batch["response_lengths"], strict=True):
+            logits = model(torch.tensor([tokens])).logits[0, -n - 1 : -1].float()
+            out.append(torch.log_softmax(logits, -1).gather(-1, torch.tensor(tokens[-n:])[:, None]).squeeze(-1))
+    return out

@@ -303,9 +303,7 @@ class Scheduler:
             work = apply_penalties(logits.clone(), [s.params for s in seqs],
                                    [s.prompt_ids for s in seqs], [s.output_ids for s in seqs])
         work = work / sampling.temperature.unsqueeze(-1)
-        for row, seq in enumerate(seqs):
-            if len(seq.output_ids) < seq.params.min_new_tokens and not seq.params.ignore_eos:
-                work[row, [t for t in seq.stop_token_ids if t < work.shape[-1]]] = float("-inf")
+        _ban_stop_tokens_before_min_new_tokens(work, seqs)
         uniforms = draw_uniforms([None if s.params.greedy else s.generator for s in seqs])
         tokens = sample_tokens(work, sampling, uniforms)
         chosen = reported.gather(1, tokens.unsqueeze(1)).squeeze(1)
@@ -398,6 +396,18 @@ class Scheduler:
         for _, future in commands:
             if future.set_running_or_notify_cancel():
                 future.set_exception(RuntimeError(message))
+
+
+def _ban_stop_tokens_before_min_new_tokens(logits: torch.Tensor, seqs: list[Sequence]) -> None:
+    """EOS and stop tokens get ``-inf`` in rows that have not reached ``min_new_tokens`` (one indexed
+    write for the whole batch: a write per row costs a kernel launch per row on a GPU)."""
+    vocab = logits.shape[-1]
+    pairs = [(row, token) for row, seq in enumerate(seqs)
+             if len(seq.output_ids) < seq.params.min_new_tokens and not seq.params.ignore_eos
+             for token in seq.stop_token_ids if token < vocab]
+    if pairs:
+        index = torch.tensor(pairs, dtype=torch.long).to(logits.device, non_blocking=True)
+        logits[index[:, 0], index[:, 1]] = float("-inf")
 
 
 def _needs_prompt_logprobs(seq: Sequence) -> bool:

@@ -26,7 +26,11 @@ from miles_core.engines.weight_group import destroy_weights_update_group, init_w
 from miles_core.training.weight_sync.engine_http import EngineCaller, WeightSyncError
 from miles_core.training.weight_sync.hf_tensors import NamedTensor
 
-__all__ = ["dtype_name", "send_distributed"]
+__all__ = ["GroupFormationError", "dtype_name", "send_distributed"]
+
+
+class GroupFormationError(WeightSyncError):
+    """The trainer and the engines could not form the broadcast group (nothing was sent yet)."""
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -62,9 +66,14 @@ def send_distributed(
         try:
             caller.wait_all(joining)
         except WeightSyncError as engine_error:
-            raise engine_error from exc
-        raise WeightSyncError(f"could not form the weight-update group {group_name} on port {port}: {exc}") from exc
-    caller.wait_all(joining)
+            raise GroupFormationError(str(engine_error)) from exc
+        raise GroupFormationError(
+            f"could not form the weight-update group {group_name} at {master_address}:{port}: {exc}") from exc
+    try:
+        caller.wait_all(joining)
+    except WeightSyncError as engine_error:
+        destroy_weights_update_group(group)
+        raise GroupFormationError(str(engine_error)) from engine_error
     sent = 0
     try:
         pending = None

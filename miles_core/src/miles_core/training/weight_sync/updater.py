@@ -38,7 +38,7 @@ import torch.distributed as dist
 from torch import nn
 
 from miles_core.training.weight_sync.disk_mode import send_via_disk
-from miles_core.training.weight_sync.distributed_mode import send_distributed
+from miles_core.training.weight_sync.distributed_mode import GroupFormationError, send_distributed
 from miles_core.training.weight_sync.engine_http import EngineCaller, WeightSyncError
 from miles_core.training.weight_sync.hf_tensors import NamedTensor, iter_buckets, iter_full_tensors
 from miles_core.training.weight_sync.tensor_mode import SGLANG_TENSOR_MODE_ERROR, send_tensor_buckets
@@ -201,8 +201,8 @@ class WeightUpdater:
                     ranks_per_engine=list(fleet.ranks), backend="nccl" if fleet.device_type == "cuda" else "gloo",
                     timeout_s=120.0 if self.requested_mode == "auto" else 600.0,
                 )
-            except WeightSyncError as exc:
-                if self.requested_mode != "auto" or "weight-update group" not in str(exc):
+            except GroupFormationError as exc:
+                if self.requested_mode != "auto":
                     raise
                 logger.warning("the distributed weight update could not start (%s); falling back to disk mode for "
                                "this and later syncs (set --update-weight-transfer-mode to choose)", exc)
