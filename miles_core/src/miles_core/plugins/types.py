@@ -15,8 +15,9 @@ and version gave it), so listings and errors can name the package to install or 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 __all__ = [
     "Provenance",
