@@ -236,3 +236,35 @@ def test_min_new_tokens_holds_back_an_eos_the_logit_bias_makes_certain(engine):
     assert eager["output_ids"] == [eos] and eager["meta_info"]["finish_reason"] == {"type": "stop", "matched": eos}
     assert len(patient["output_ids"]) == 6 and eos not in patient["output_ids"][:5]
     assert patient["output_ids"][5] == eos and patient["meta_info"]["finish_reason"]["matched"] == eos
+
+
+def test_models_whose_cache_cannot_be_joined_fall_back_to_static_batching(tmp_path, tiny_qwen3):
+    """Sliding-window layers keep a rolling cache that rows cannot be joined into: the engine then batches
+    statically (new rows wait until the batch drains) and stays exact."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(tiny_qwen3)
+    config.use_sliding_window, config.sliding_window, config.max_window_layers = True, 64, 1
+    config.layer_types = ["full_attention", "sliding_attention"]
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(tiny_qwen3).save_pretrained(tmp_path)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    static = EmbeddedEngine(tmp_path, device="cpu", random_seed=0)
+    static.start()
+    try:
+        assert not static.scheduler._joinable
+
+        async def burst():
+            return await asyncio.gather(*(static.generate(parse_generate_call({
+                "text": prompt, "return_logprob": True,
+                "sampling_params": {"max_new_tokens": 8 + 4 * i, "min_new_tokens": 8 + 4 * i}}))
+                for i, prompt in enumerate(PROMPTS)))
+
+        for prompt, (result,) in zip(PROMPTS, asyncio.run(burst()), strict=True):
+            prompt_ids = static.tokenizer.encode(prompt)
+            expected = hf_log_probs(model, prompt_ids + result["output_ids"])[len(prompt_ids) - 1:]
+            reported = torch.tensor([lp for lp, _, _ in result["meta_info"]["output_token_logprobs"]])
+            assert torch.allclose(reported, expected, atol=1e-4)
+    finally:
+        static.shutdown()

@@ -38,3 +38,45 @@ def test_health_round_restarts_dead_engines_without_checking_them(fleet, monkeyp
     monkeypatch.setattr(httpx, "get", lambda url, **kw: httpx.Response(200, request=httpx.Request("GET", url))
                         if "e0" in url or "e1" in url else (_ for _ in ()).throw(httpx.ConnectError("refused")))
     assert sorted(fleet._failed_checks(ignore_grace=True)) == [2, 4]
+
+
+def test_paused_monitor_checks_nothing_and_resume_restarts_the_grace_period(fleet, monkeypatch):
+    import threading
+    import time
+
+    checked = threading.Event()
+    monkeypatch.setattr(fleet, "_failed_checks", lambda ignore_grace=False: checked.set() or [])
+    fleet.interval, fleet.first_wait = 0.01, 60.0
+    fleet.pause()
+    fleet.start_monitor()
+    try:
+        assert not checked.wait(0.2)
+        fleet.resume()
+        assert checked.wait(5)
+        assert all(slot.check_after > time.monotonic() + 50 for slot in fleet.slots)
+    finally:
+        fleet._stop.set()
+        fleet._monitor.join(5)
+
+
+def test_recover_restarts_failed_engines_and_waits_for_restarts_in_progress(fleet, monkeypatch):
+    import threading
+
+    restarted = []
+
+    def fake_restart(index):
+        restarted.append(index)
+        fleet.slots[index].url, fleet.slots[index].state = f"http://new{index}", PENDING
+
+    monkeypatch.setattr(fleet, "_failed_checks", lambda ignore_grace=False: [2, 4])
+    monkeypatch.setattr(fleet, "restart", fake_restart)
+
+    def finish_slot_3():  # a restart another thread (the monitor) has under way
+        with fleet._cond:
+            fleet.slots[3].url, fleet.slots[3].state = "http://new3", PENDING
+            fleet._cond.notify_all()
+
+    threading.Timer(0.2, finish_slot_3).start()
+    urls = fleet.recover()
+    assert restarted == [2, 4]
+    assert urls == ["http://e0", "http://e1", "http://new2", "http://new3", "http://new4"]

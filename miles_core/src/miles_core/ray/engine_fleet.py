@@ -15,7 +15,9 @@ With ``--use-fault-tolerance`` a monitor thread health-checks every engine (``GE
 ``--rollout-health-check-timeout``; a dead engine (crashed server, killed actor) is taken out of the
 router and restarted in the same slot. Before each weight sync the loop also calls :meth:`recover`,
 which does one such round at once and waits for restarts in progress (Miles's
-``recover_updatable_engines``), so a sync never targets a dead engine.
+``recover_updatable_engines``), so a sync never targets a dead engine. The monitor is paused while the
+engines load weights or give their memory to a colocated trainer (a busy engine may answer late), and
+waits ``--rollout-health-check-first-wait`` again after each pause, as Miles's monitor does.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class EngineFleet:
         self._cond = threading.Condition()
         self._monitor: threading.Thread | None = None
         self._stop = threading.Event()
+        self._paused = False
         self.first_wait = float(getattr(args, "rollout_health_check_first_wait", 0) or 0)
         self.interval = float(getattr(args, "rollout_health_check_interval", 30) or 30)
         self.timeout = float(getattr(args, "rollout_health_check_timeout", 30) or 30)
@@ -132,19 +135,20 @@ class EngineFleet:
 
     def recover(self) -> list[str]:
         """Health-check every engine now, restart the dead ones, wait for restarts; the live URLs."""
-        for index in self._failed_checks(ignore_grace=True):
-            self.restart(index)
+        for index, url in self._failed_checks(ignore_grace=True):
+            self.restart(index, url)
         with self._cond:
             while any(s.state == RESTARTING for s in self.slots):
                 self._cond.wait(timeout=5)
         return self.urls()
 
-    def _failed_checks(self, ignore_grace: bool = False) -> list[int]:
+    def _failed_checks(self, ignore_grace: bool = False) -> list[tuple[int, str | None]]:
+        """``(index, url)`` of every engine that failed a health check now, and of every dead one."""
         import httpx
 
         now = time.monotonic()
         with self._cond:
-            failed = [i for i, s in enumerate(self.slots) if s.state == DEAD]
+            failed = [(i, s.url) for i, s in enumerate(self.slots) if s.state == DEAD]
             targets = [(i, s.url) for i, s in enumerate(self.slots)
                        if s.state in (SERVING, PENDING) and (ignore_grace or now >= s.check_after)]
         for index, url in targets:
@@ -152,24 +156,43 @@ class EngineFleet:
                 httpx.get(f"{url}/health", timeout=self.timeout, trust_env=False).raise_for_status()
             except httpx.HTTPError as exc:
                 logger.warning("engine %d (%s) failed its health check: %s", index, url, exc)
-                failed.append(index)
+                failed.append((index, url))
         return failed
+
+    def pause(self) -> None:
+        """No health checks until :meth:`resume` (weight loading, offload)."""
+        with self._cond:
+            self._paused = True
+
+    def resume(self) -> None:
+        with self._cond:
+            self._paused = False
+            grace_end = time.monotonic() + self.first_wait
+            for slot in self.slots:
+                slot.check_after = max(slot.check_after, grace_end)
 
     def _monitor_loop(self) -> None:
         while not self._stop.wait(self.interval):
-            for index in self._failed_checks():
+            with self._cond:
+                if self._paused:
+                    continue
+            for index, url in self._failed_checks():
                 if self._stop.is_set():
                     return
-                self.restart(index)
+                self.restart(index, url)
 
-    def restart(self, index: int) -> None:
-        """Take engine ``index`` out of the router and start its server again (a new actor if needed)."""
+    def restart(self, index: int, failed_url: str | None = None) -> None:
+        """Take engine ``index`` out of the router and start its server again (a new actor if needed).
+
+        ``failed_url`` is the URL that failed its check: when the slot serves another one by now, another
+        thread (monitor or :meth:`recover`) has already restarted it and nothing is done.
+        """
         import ray
 
         with self._cond:
             slot = self.slots[index]
-            if slot.state == RESTARTING:
-                return  # another thread is on it
+            if slot.state == RESTARTING or slot.url != failed_url:
+                return  # another thread is on it, or was
             old_url, slot.url, slot.state = slot.url, None, RESTARTING
         if old_url:
             self._router_remove(old_url)

@@ -176,9 +176,10 @@ class Trainer:
             return
         self.saved.add(rollout_id)
         start = time.perf_counter()
+        # the data-source state first: the trainer's tracker file, written last, marks the checkpoint complete
+        ray.get(self.rollout_manager.save.remote(rollout_id))
         if self.train_group is not None:
             self.train_group.save(rollout_id)
-        ray.get(self.rollout_manager.save.remote(rollout_id))
         self.carried_metrics["perf/save_time"] = time.perf_counter() - start
 
     def _should_sync(self, rollout_id: int, start_rollout_id: int) -> bool:

@@ -238,12 +238,15 @@ class RolloutManager:
         return self.fleet.urls() if self.fleet is not None else []
 
     def prepare_weight_sync(self) -> list[str]:
-        """The engines the next weight sync must reach; with fault tolerance, dead ones are restarted first."""
+        """The engines the next weight sync must reach; with fault tolerance, dead ones are restarted first.
+
+        Health checks pause until :meth:`set_weight_version` (an engine loading weights may answer late).
+        """
         if self.fleet is None:
             return []
-        if getattr(self.args, "use_fault_tolerance", False):
-            return self.fleet.recover()
-        return self.fleet.urls()
+        urls = self.fleet.recover() if getattr(self.args, "use_fault_tolerance", False) else self.fleet.urls()
+        self.fleet.pause()
+        return urls
 
     def set_weight_version(self, version: str, synced_urls: list[str] | None = None,
                            weights_are_checkpoint: bool = False) -> None:
@@ -251,12 +254,18 @@ class RolloutManager:
         self.weight_version = str(version)
         if self.fleet is not None:
             self.fleet.admit(list(synced_urls or []), weights_are_checkpoint=weights_are_checkpoint)
+            self.fleet.resume()
 
     def offload(self) -> None:
+        """Colocated: the engines give their memory to the trainer (health checks pause meanwhile)."""
+        if self.fleet is not None:
+            self.fleet.pause()
         self._engine_call_all("release_memory_occupation", {"tags": ["weights", "kv_cache"]})
 
     def onload(self) -> None:
         self._engine_call_all("resume_memory_occupation", {"tags": ["weights", "kv_cache"]})
+        if self.fleet is not None:
+            self.fleet.resume()
 
     def _engine_call_all(self, endpoint: str, payload: dict[str, Any]) -> None:
         import httpx

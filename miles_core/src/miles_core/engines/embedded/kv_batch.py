@@ -65,9 +65,17 @@ class KVBatch:
         self.next_position = torch.cat([self.next_position, other.next_position])
 
     def keep_rows(self, rows: list[int]) -> None:
-        """Keep only ``rows`` (in that order), then drop the columns that are padding in all of them."""
+        """Keep only ``rows`` (in that order), then drop the columns that are padding in all of them.
+
+        Caches that cannot be joined keep their columns and use the cache's own ``batch_select_indices``.
+        """
         index = torch.tensor(rows, dtype=torch.long, device=self.attention_mask.device)
         mask = self.attention_mask.index_select(0, index)
+        if not supports_joining(self.cache):
+            self.cache.batch_select_indices(index)
+            self.attention_mask = mask
+            self.next_position = self.next_position.index_select(0, index)
+            return
         real_columns = mask.any(dim=0).nonzero()
         first = int(real_columns[0]) if real_columns.numel() else mask.shape[1]
         for layer in self.cache.layers:
