@@ -9,7 +9,6 @@ import sys
 import time
 
 import pytest
-
 from miles_core.ray.fate_share import fate_share_command
 from miles_core.ray.proc import child_pids
 

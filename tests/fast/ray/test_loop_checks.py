@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 import pytest
-
 from miles_core.ray.loop_checks import miles_validate_args
 
 

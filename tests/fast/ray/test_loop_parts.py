@@ -7,7 +7,6 @@ import os
 from types import SimpleNamespace
 
 import pytest
-
 from miles_core.ray.loop import _periodic, flatten_train_metrics
 from miles_core.ray.proc import child_pids
 from miles_core.ray.rollout_manager import oldest_weight_version

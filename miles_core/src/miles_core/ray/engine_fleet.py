@@ -71,7 +71,7 @@ class EngineFleet:
 
         self.slots = [_Slot(self._new_actor(index)) for index in range(num_engines)]
         urls = ray.get([slot.actor.start.remote(self._gpu_ids(index)) for index, slot in enumerate(self.slots)])
-        for slot, url in zip(self.slots, urls):
+        for slot, url in zip(self.slots, urls, strict=True):
             self._router_add(url)
             slot.url, slot.state, slot.check_after = url, SERVING, time.monotonic() + self.first_wait
         return list(urls)
@@ -118,17 +118,26 @@ class EngineFleet:
     # ------------------------------------------------------------------------------------ weight version
 
     def admit(self, synced_urls: list[str], *, weights_are_checkpoint: bool) -> list[int]:
-        """A sync reached ``synced_urls``: pending engines among them join the router. Returns their indices."""
-        admitted = []
+        """A sync reached ``synced_urls``: pending engines among them join the router (their indices are
+        returned), and a serving engine the sync missed (restarted while it ran) leaves it until the next."""
+        admitted, demoted = [], []
         with self._cond:
             self.weights_are_checkpoint = weights_are_checkpoint
             for index, slot in enumerate(self.slots):
+                if slot.url is None:
+                    continue
                 if slot.state == PENDING and slot.url in synced_urls:
                     self._router_add(slot.url)
                     slot.state = SERVING
                     admitted.append(index)
+                elif slot.state == SERVING and slot.url not in synced_urls and not weights_are_checkpoint:
+                    self._router_remove(slot.url)
+                    slot.state = PENDING
+                    demoted.append(index)
         for index in admitted:
             logger.warning("engine %d received the current weights and rejoined the router", index)
+        for index in demoted:
+            logger.warning("engine %d missed the weight sync; out of the router until the next one", index)
         return admitted
 
     # ----------------------------------------------------------------------------------------- recovery
@@ -181,7 +190,7 @@ class EngineFleet:
                     return
                 self.restart(index, url)
 
-    def restart(self, index: int, failed_url: str | None = None) -> None:
+    def restart(self, index: int, failed_url: str | None) -> None:
         """Take engine ``index`` out of the router and start its server again (a new actor if needed).
 
         ``failed_url`` is the URL that failed its check: when the slot serves another one by now, another
@@ -258,7 +267,7 @@ class EngineFleet:
 
         self._stop.set()
         stops = [slot.actor.stop.remote() for slot in self.slots]
-        for slot, ref in zip(self.slots, stops):
+        for slot, ref in zip(self.slots, stops, strict=True):
             try:
                 ray.get(ref, timeout=30)
             except Exception as exc:
