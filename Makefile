@@ -51,7 +51,9 @@ test: $(STAMP)
 demo: $(STAMP)
 	@test -f runs/demo/model/config.json || $(VENV)/bin/miles models create --arch qwen3 --preset tiny --out runs/demo/model
 	@test -f runs/demo/prompts.jsonl || $(VENV)/bin/miles say-digit-data --out runs/demo/prompts.jsonl
-	$(VENV)/bin/miles train @examples/demo.args --dry-run
+	rm -rf runs/demo/run
+	$(VENV)/bin/miles train @examples/demo.args
+	$(VENV)/bin/miles plot runs/demo/run
 
 bench-cli: $(STAMP)
 	$(PY) bench/cli_startup.py

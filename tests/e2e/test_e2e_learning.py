@@ -27,7 +27,7 @@ def test_grpo_with_dynamic_sampling_learns_say_digit(tiny_qwen3, say_digit_promp
     rewards = [row["rollout/raw_reward"] for row in rows]
     first, last = mean(rewards[:3]), mean(rewards[-3:])
     assert last > first + 0.06 and last > 2 * first, f"no learning: raw reward per rollout {rewards}"
-    # every batch is full and only holds groups with a learning signal
+    # every batch is full and holds no group without a learning signal (all rewards equal)
     assert all(row["rollout/num_samples"] == 16 * 8 for row in rows)
-    assert all(row["rollout/zero_std/all_zero_percentage"] == 0 for row in rows)
+    assert not [key for row in rows for key in row if key.startswith("rollout/zero_std/count_")]
     assert "raw reward" in run.output()

@@ -84,3 +84,15 @@ def test_ray_temp_root_is_used_only_when_short_enough(monkeypatch, tmp_path):
     monkeypatch.setenv("RAY_TMPDIR", "/tmp/" + "x" * 40)
     assert _temp_root() is None  # Ray's socket paths would pass 107 bytes
     os.rmdir("/tmp/short")
+
+
+def test_saves_are_due_with_save_only_every_interval_and_at_the_end():
+    from miles_core.ray.loop import Trainer
+
+    def due(**flags):
+        trainer = Trainer(SimpleNamespace(run_dir="/tmp/unused", num_rollout=7, **flags), plugin_manager=None)
+        return [r for r in range(7) if trainer._save_due(r)]
+
+    assert due(save="/ckpt", save_interval=3) == [2, 5, 6]
+    assert due(save="/ckpt", save_interval=None) == [6]
+    assert due(save=None, save_interval=3) == []

@@ -101,6 +101,9 @@ class Trainer:
 
                 args.num_rollout = derive_num_rollout(args)
         write_run_config(args, self.run_dir)
+        if getattr(args, "save_interval", None) and not getattr(args, "save", None):
+            logger.warning("--save-interval %d without --save: no checkpoint is written (pass --save DIR)",
+                           args.save_interval)
         init_ray(args)
         _install_stop_handlers()  # ray.init replaces the SIGTERM handler with its own sys.exit
         self.placement = create_placement(args)
@@ -170,9 +173,7 @@ class Trainer:
         before it offloads (in :meth:`_after_train`): a checkpoint is written from the device."""
         import ray
 
-        if not _periodic(rollout_id, getattr(self.args, "save_interval", None), self.args.num_rollout):
-            return
-        if rollout_id in self.saved:
+        if not self._save_due(rollout_id) or rollout_id in self.saved:
             return
         self.saved.add(rollout_id)
         start = time.perf_counter()
@@ -181,6 +182,13 @@ class Trainer:
         if self.train_group is not None:
             self.train_group.save(rollout_id)
         self.carried_metrics["perf/save_time"] = time.perf_counter() - start
+
+    def _save_due(self, rollout_id: int) -> bool:
+        """With ``--save``: every ``--save-interval`` rollouts and at the last one (the plan says so)."""
+        if not getattr(self.args, "save", None):
+            return False
+        return rollout_id + 1 == self.args.num_rollout or _periodic(
+            rollout_id, getattr(self.args, "save_interval", None), self.args.num_rollout)
 
     def _should_sync(self, rollout_id: int, start_rollout_id: int) -> bool:
         interval = max(int(getattr(self.args, "update_weights_interval", 1) or 1), 1)

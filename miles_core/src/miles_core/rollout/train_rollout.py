@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import statistics
 import sys
 import time
 from collections import Counter
@@ -28,6 +29,7 @@ from typing import Any
 
 from miles_core.data.sample import Sample, SampleStatus
 from miles_core.filters.dynamic import DropCounter, call_dynamic_filter
+from miles_core.rewards.value import raw_reward_value
 from miles_core.rollout.abort import abort_all_workers
 from miles_core.rollout.failures import RolloutFailedError, failure_kind
 from miles_core.rollout.generate_and_reward import RolloutParts, generate_and_reward_group
@@ -71,6 +73,7 @@ class _TrainRollout:
         self.rounds = 0
         self.groups_finished = 0
         self.ok_samples = 0
+        self.generated_rewards: list[float] = []  # every scored sample, kept or dropped by a filter
         self.failed_samples: Counter[str] = Counter()
         self.first_error: str | None = None
         self.dynamic_drops = DropCounter("rollout/dynamic_filter")
@@ -169,6 +172,7 @@ class _TrainRollout:
                 self.other_drops.add("aborted")
             return
         self.ok_samples += len(group)
+        self.generated_rewards += [raw_reward_value(self.args, s) for s in group if s.reward is not None]
         self.parts.plugin_manager.hook.miles_after_rewards(args=self.args, samples=group, evaluation=False)
         verdict = call_dynamic_filter(self.parts.dynamic_filter, self.args, group)
         if not verdict.keep:
@@ -209,6 +213,9 @@ class _TrainRollout:
         metrics.update(self.other_drops.metrics())
         metrics.update({f"rollout/failed/{kind}": float(n) for kind, n in sorted(self.failed_samples.items())})
         metrics.update(rollout_batch_metrics(self.args, self.kept))
+        if self.generated_rewards:
+            # The policy's own score: with dynamic sampling, rollout/raw_reward only covers the kept groups.
+            metrics["rollout/generated/raw_reward"] = float(statistics.fmean(self.generated_rewards))
         if hasattr(self.data_source, "metrics"):
             metrics.update(self.data_source.metrics())
         return metrics
