@@ -9,7 +9,8 @@ from miles_core.logging.jsonl_logger import read_metrics
 
 # (title, [(metric key, legend label)]) per panel; panels with no data say so instead of vanishing.
 PANELS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("Reward", (("rollout/raw_reward", "raw reward (train)"),)),
+    ("Reward", (("rollout/raw_reward", "raw reward (trained groups)"),
+                ("rollout/generated/raw_reward", "raw reward (all generated)"))),
     ("Loss", (("train/loss", "loss"), ("train/pg_loss", "pg_loss"))),
     ("KL", (("train/kl_loss", "kl_loss"), ("train/ppo_kl", "ppo_kl"))),
     ("Entropy", (("train/entropy_loss", "entropy"),)),

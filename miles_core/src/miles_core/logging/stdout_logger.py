@@ -13,6 +13,7 @@ from typing import Any, TextIO
 # (metric key, short label, format) in display order; a key missing from a row is skipped.
 ROW_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("rollout/raw_reward", "reward", "{:.3f}"),
+    ("rollout/generated/raw_reward", "reward_all", "{:.3f}"),
     ("train/loss", "loss", "{:.4f}"),
     ("train/pg_loss", "pg", "{:.4f}"),
     ("train/kl_loss", "kl", "{:.4f}"),
