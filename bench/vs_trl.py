@@ -16,6 +16,8 @@ process. That overhead is part of what this table measures.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import statistics
@@ -98,7 +100,8 @@ def run_trl(model_dir: Path, data: Path, steps: int, out_dir: Path) -> dict:
     trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=[say_digit], args=config,
                           train_dataset=dataset, callbacks=[StepTimer()])
     start = time.perf_counter()
-    trainer.train()
+    with contextlib.redirect_stdout(io.StringIO()):  # TRL prints every log row; the table below is the summary
+        trainer.train()
     wall = time.perf_counter() - start
     rewards = [row["reward"] for row in trainer.state.log_history if "reward" in row]
     return {"rewards": rewards, "step_times": step_times, "wall": wall}

@@ -322,7 +322,11 @@ class Trainer:
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+_received_signals: list[str] = []  # Ray re-raises a KeyboardInterrupt of its own from ray.get: keep the name here
+
+
 def _interrupt(signum: int, _frame: Any) -> None:
+    _received_signals.append(signal.Signals(signum).name)
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
@@ -343,8 +347,9 @@ def run(args: Any, plugin_manager: Any) -> int:
             trainer.run_sync(start)
         print(trainer.summary(), flush=True)
         return 0
-    except KeyboardInterrupt as exc:
-        print(f"miles: interrupted ({exc or 'SIGINT'}); stopping engines, router and Ray", flush=True)
+    except KeyboardInterrupt:
+        name = _received_signals[-1] if _received_signals else "SIGINT"
+        print(f"miles: interrupted ({name}); stopping engines, router and Ray", flush=True)
         return 130
     finally:
         for sig in previous:  # a second Ctrl-C must not cut the clean-up short
