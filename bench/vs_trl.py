@@ -67,10 +67,9 @@ def run_miles(model: Path, data: Path, steps: int, run_dir: Path) -> dict:
 def run_trl(model_dir: Path, data: Path, steps: int, out_dir: Path) -> dict:
     import torch
     from datasets import load_dataset
+    from miles_say_digit.task import score
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
-
-    from miles_say_digit.task import score
 
     torch.manual_seed(SEED)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -78,7 +77,7 @@ def run_trl(model_dir: Path, data: Path, steps: int, out_dir: Path) -> dict:
     dataset = load_dataset("json", data_files=str(data), split="train")
 
     def say_digit(prompts, completions, label, **kwargs):
-        return [score(c, str(l), MAX_RESPONSE_LEN) for c, l in zip(completions, label)]
+        return [score(text, str(digit), MAX_RESPONSE_LEN) for text, digit in zip(completions, label, strict=True)]
 
     step_times: list[float] = []
 
@@ -135,7 +134,7 @@ def main() -> int:
     print(f"\n{PROMPTS_PER_STEP} prompts × {SAMPLES_PER_PROMPT} samples per step, ≤{MAX_RESPONSE_LEN} tokens, "
           f"lr {LEARNING_RATE}, tiny Qwen3 (random init), CPU ({os.cpu_count()} cores)")
     for i, row in enumerate(rows):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)))
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
         if i == 0:
             print("  ".join("-" * width for width in widths))
     return 0
