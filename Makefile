@@ -17,7 +17,9 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 DISTRIBUTIONS := miles_core miles_rm_math miles_filters_dapo miles_models_qwen $(PLUGIN_DIRS)
 PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(DISTRIBUTIONS))
-TEST_TOOLS := pytest pytest-timeout
+# Test tools: pytest; openai (its client is tested against our OpenAI-compatible endpoints); hatchling and
+# editables (a test installs the template plugin into a fresh venv without build isolation).
+TEST_TOOLS := pytest pytest-timeout openai hatchling editables
 
 .PHONY: install test demo bench-cli clean-venv
 
