@@ -112,3 +112,17 @@ def test_eval_metrics_per_dataset(build, write_jsonl):
         assert all(s.response_length <= 4 for s in output.data[name]["samples"])
     greedy = [s.tokens for s in output.data["easy"]["samples"][:2]]
     assert greedy[0] == greedy[1]  # temperature 0: both answers to a prompt are the same
+
+
+def test_teacher_scores_the_student_tokens(build, stack, miles_plugin_manager):
+    """--opd-teacher-url: the teacher (here the same model behind the router) scores each response by
+    prefill; with the same weights and temperature 1 its log-probs are the engine's own."""
+    rollout, args = build(opd_teacher_url=stack, rollout_temperature=1.0)
+    groups = _train(rollout).samples
+    samples = [s for g in groups for s in g]
+    assert samples
+    for sample in samples:
+        assert len(sample.teacher_log_probs) == sample.response_length
+        assert sample.teacher_log_probs == pytest.approx(sample.rollout_log_probs, abs=1e-3)
+    batch = samples_to_train_data(args, samples, miles_plugin_manager.get("loss_estimators", "on_policy_distillation"))
+    assert [len(t) for t in batch["teacher_log_probs"]] == batch["response_lengths"]

@@ -3,7 +3,8 @@
 Per sample: a sample already COMPLETED or TRUNCATED (handed back by a partial rollout) is not generated
 again; otherwise the generate function runs under the state's semaphore, with the sampling parameters
 of the rollout plus a per-sample ``sampling_seed`` derived from ``--rollout-seed`` and the sample's
-index. Without ``--group-rm`` the sample is scored right after; aborted and failed samples get no reward.
+index. With ``--opd-teacher-url`` the teacher scores the generated tokens (``teacher_log_probs``, see
+``teacher.py``). Without ``--group-rm`` the sample is scored right after; aborted and failed samples get no reward.
 Per group: the samples run concurrently; with ``--group-rm`` the group is scored together afterwards.
 A generate function that raises fails its sample (FAILED, reason in ``metadata["error"]``).
 """
@@ -20,7 +21,9 @@ from miles_core.plugins.path_flags import load_path_flag
 from miles_core.rewards.dispatch import RewardDispatcher
 from miles_core.rollout.failures import mark_failed
 from miles_core.rollout.generate_types import GenerateFnInput, GenerateState, call_generate_fn
+from miles_core.rollout.http_post import GenerateRequestError
 from miles_core.rollout.sampling_params import sample_seed
+from miles_core.rollout.teacher import TeacherMismatchError, score_with_teacher
 
 __all__ = ["RolloutParts", "resolve_generate_fn", "generate_and_reward", "generate_and_reward_group"]
 
@@ -67,6 +70,12 @@ async def generate_and_reward(parts: RolloutParts, state: GenerateState, sample:
             except Exception as exc:  # noqa: BLE001 - a broken generate call fails its sample, counted by the rollout
                 mark_failed(sample, "generate", f"generate function raised {type(exc).__name__}: {exc}")
                 samples = [sample]
+    if getattr(args, "opd_teacher_url", None) and not evaluation:
+        try:
+            await score_with_teacher(state, samples)
+        except (GenerateRequestError, TeacherMismatchError) as exc:
+            for failed in samples:
+                mark_failed(failed, "teacher", str(exc))
     if not getattr(args, "group_rm", False):
         await parts.rewards.score_group(samples, evaluation=evaluation)
     return samples
