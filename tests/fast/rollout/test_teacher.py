@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from miles_core.rollout.teacher import TeacherMismatchError, response_log_probs, teacher_payload
 
 from miles_core import Sample, SampleStatus
-from miles_core.rollout.teacher import TeacherMismatchError, response_log_probs, teacher_payload
 
 
 def _sample() -> Sample:
