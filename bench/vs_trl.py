@@ -54,6 +54,8 @@ def run_miles(model: Path, data: Path, steps: int, run_dir: Path) -> dict:
         "--lr", str(LEARNING_RATE), "--weight-decay", "0", "--adam-beta2", "0.98", "--clip-grad", "1.0",
         "--actor-num-nodes", "1", "--actor-num-gpus-per-node", "1", "--rollout-num-gpus", "1",
         "--attn-implementation", "sdpa", "--seed", str(SEED), "--run-dir", str(run_dir),
+        # one packed micro-batch per step, as TRL computes the whole batch at once
+        "--use-dynamic-batch-size", "--max-tokens-per-gpu", "8192",
     ]
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL if not os.environ.get("VERBOSE") else None)

@@ -1,7 +1,7 @@
 """What a generate function receives: :class:`GenerateFnInput` and the shared :class:`GenerateState`.
 
 The state is built once per rollout call (its HTTP client and semaphore belong to that call's event
-loop): the router URL, one shared ``httpx.AsyncClient``, a semaphore bounding in-flight requests to
+loop): the router URL, one shared HTTP client (``http_client.RolloutHttpClient``), a semaphore bounding in-flight requests to
 ``--sglang-server-concurrency`` × the number of engines, the default sampling parameters, and the
 ``aborted`` flag the rollout raises once it has enough groups.
 
@@ -15,13 +15,10 @@ import asyncio
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from miles_core.data.sample import Sample
 from miles_core.rollout.sampling_params import default_sampling_params
-
-if TYPE_CHECKING:  # pragma: no cover
-    import httpx
 
 __all__ = ["GenerateState", "GenerateFnInput", "GenerateFnOutput", "call_generate_fn", "router_url_from_args",
            "num_engines", "concurrency_limit"]
@@ -59,24 +56,20 @@ class GenerateState:
     args: Any
     tokenizer: Any
     router_url: str
-    client: httpx.AsyncClient
+    client: Any  # RolloutHttpClient by default; an httpx.AsyncClient works too
     semaphore: asyncio.Semaphore
     sampling_params: dict[str, Any]
     aborted: bool = False
     extras: dict[str, Any] = field(default_factory=dict)  # room for custom generate functions' own state
 
     @classmethod
-    def create(cls, args: Any, *, tokenizer: Any, router_url: str | None = None, client: httpx.AsyncClient | None = None,
+    def create(cls, args: Any, *, tokenizer: Any, router_url: str | None = None, client: Any | None = None,
                evaluation: bool = False) -> GenerateState:
         """Build the state inside the running event loop (the client and semaphore bind to it)."""
-        import httpx
-
         if client is None:
-            limit = concurrency_limit(args)
-            client = httpx.AsyncClient(
-                timeout=httpx.Timeout(None, connect=30.0),
-                limits=httpx.Limits(max_connections=limit, max_keepalive_connections=min(limit, 1024)),
-            )
+            from miles_core.rollout.http_client import RolloutHttpClient
+
+            client = RolloutHttpClient(max_connections=concurrency_limit(args), connect_timeout=30.0)
         return cls(
             args=args,
             tokenizer=tokenizer,
