@@ -153,7 +153,7 @@ class Trainer:
         return metrics
 
     def _train(self, rollout_id: int, generated: dict[str, Any]) -> dict[str, Any]:
-        if self.train_group is None:
+        if self.train_group is None or generated["train_data"] is None:  # no trainer, or a skipped step
             return {}
         start = time.perf_counter()
         if self.placement.layout.colocate:

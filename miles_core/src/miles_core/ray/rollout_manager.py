@@ -153,7 +153,15 @@ class RolloutManager:
         metrics["rollout/weight_version"] = version
         suppress = self._custom_log(rollout_id, samples, metrics, rollout_time)
         train_data = None
-        if not args.debug_rollout_only:
+        if not args.debug_rollout_only and len(samples) < int(args.global_batch_size):
+            # Late in training a dynamic-sampling filter can drop nearly every group (they all score the
+            # same); one thin rollout must not end the run: skip its step, count it, and say what to tune.
+            logger.warning(
+                "rollout %d: %d samples survived the filters, fewer than one --global-batch-size (%d); no "
+                "optimizer step this rollout (raise --over-sampling-max-rounds or --over-sampling-batch-size, or "
+                "relax the dynamic-sampling filter)", rollout_id, len(samples), int(args.global_batch_size))
+            run_metrics["rollout/skipped_train_step"] = 1.0
+        elif not args.debug_rollout_only:
             estimator = self.pm.get("loss_estimators", args.advantage_estimator, flag="--advantage-estimator")
             train_data = ray.put(samples_to_train_data(args, samples, estimator))
         return {
