@@ -113,3 +113,15 @@ def test_inconsistent_lengths_are_reported(miles_args, grpo):
     groups[0][0].rollout_log_probs = [-0.1]
     with pytest.raises(ValueError, match=r"sample 0: len\(rollout_log_probs\)=1 but response_length=2"):
         samples_to_train_data(miles_args(n_samples_per_prompt=2, global_batch_size=2), groups, grpo)
+
+
+def test_a_rollout_thinner_than_one_global_batch_skips_its_step(miles_args, grpo, caplog):
+    from miles_core.rollout.train_data import train_data_or_skip
+
+    args = miles_args(n_samples_per_prompt=4, global_batch_size=8)
+    flat = [s for g in _groups([[1, 0, 0, 1]]) for s in g]
+    with caplog.at_level("WARNING"):
+        assert train_data_or_skip(args, flat, grpo, rollout_id=7) is None
+    assert "rollout 7: 4 samples survived the filters, fewer than one --global-batch-size (8)" in caplog.text
+    full = [s for g in _groups([[1, 0, 0, 1], [0, 1, 1, 1]]) for s in g]
+    assert len(train_data_or_skip(args, full, grpo, rollout_id=8)["tokens"]) == 8

@@ -133,7 +133,7 @@ class RolloutManager:
         """
         import ray
 
-        from miles_core.rollout.train_data import samples_to_train_data
+        from miles_core.rollout.train_data import train_data_or_skip
 
         args = self.args
         start = time.perf_counter()
@@ -153,17 +153,13 @@ class RolloutManager:
         metrics["rollout/weight_version"] = version
         suppress = self._custom_log(rollout_id, samples, metrics, rollout_time)
         train_data = None
-        if not args.debug_rollout_only and len(samples) < int(args.global_batch_size):
-            # Late in training a dynamic-sampling filter can drop nearly every group (they all score the
-            # same); one thin rollout must not end the run: skip its step, count it, and say what to tune.
-            logger.warning(
-                "rollout %d: %d samples survived the filters, fewer than one --global-batch-size (%d); no "
-                "optimizer step this rollout (raise --over-sampling-max-rounds or --over-sampling-batch-size, or "
-                "relax the dynamic-sampling filter)", rollout_id, len(samples), int(args.global_batch_size))
-            run_metrics["rollout/skipped_train_step"] = 1.0
-        elif not args.debug_rollout_only:
+        if not args.debug_rollout_only:
             estimator = self.pm.get("loss_estimators", args.advantage_estimator, flag="--advantage-estimator")
-            train_data = ray.put(samples_to_train_data(args, samples, estimator))
+            batch = train_data_or_skip(args, samples, estimator, rollout_id)
+            if batch is None:
+                run_metrics["rollout/skipped_train_step"] = 1.0
+            else:
+                train_data = ray.put(batch)
         return {
             "train_data": train_data,
             "metrics": metrics,

@@ -22,7 +22,7 @@ from miles_core.data.sample import Sample, SampleStatus, flatten_groups
 from miles_core.plugins.path_flags import load_path_flag
 from miles_core.rewards.value import raw_reward_value, reward_value
 
-__all__ = ["samples_to_train_data", "flatten_groups", "trim_to_global_batch"]
+__all__ = ["samples_to_train_data", "train_data_or_skip", "flatten_groups", "trim_to_global_batch"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,3 +102,19 @@ def samples_to_train_data(args: Any, samples: list[list[Sample]] | list[Sample],
         missing = [s.index for s, has in zip(flat, with_teacher, strict=True) if not has][:5]
         raise ValueError(f"some samples have teacher log-probs and some do not (e.g. sample indices {missing})")
     return batch
+
+
+def train_data_or_skip(args: Any, samples: list[Sample], estimator: Any, rollout_id: int) -> dict[str, list] | None:
+    """The training batch, or ``None`` when fewer samples than one ``--global-batch-size`` survived.
+
+    Late in training a dynamic-sampling filter can drop nearly every group (they all score the same);
+    one thin rollout must not end the run, so the loop skips that rollout's optimizer step, counts it
+    (``rollout/skipped_train_step``) and this warning says what to tune.
+    """
+    if len(samples) >= int(args.global_batch_size):
+        return samples_to_train_data(args, samples, estimator)
+    logger.warning(
+        "rollout %d: %d samples survived the filters, fewer than one --global-batch-size (%d); no optimizer step "
+        "this rollout (raise --over-sampling-max-rounds or --over-sampling-batch-size, or relax the "
+        "dynamic-sampling filter)", rollout_id, len(samples), int(args.global_batch_size))
+    return None
