@@ -42,7 +42,7 @@ async def post_json_with_retries(
     timeout_flag: str | None = None,
     aborted: Callable[[], bool] | None = None,
 ) -> Any:
-    """``POST url`` with ``payload`` as JSON through the ``httpx.AsyncClient`` ``client``; the decoded JSON answer.
+    """``POST url`` with ``payload`` as JSON through ``client`` (a ``RolloutHttpClient`` or an ``httpx.AsyncClient``); the decoded JSON answer.
 
     Attempt ``k`` (from 1) of the ``max_retries`` retries waits ``min(backoff · 2^(k−1), max_wait)`` seconds
     first. A non-retried status, a body that is not JSON, or running out of retries raises ``error``.
