@@ -10,7 +10,7 @@ import time
 
 import pytest
 from miles_core.ray.fate_share import fate_share_command
-from miles_core.ray.proc import child_pids
+from proc_support import child_pids
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(300)"]
 

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 from miles_core.ray.loop import _periodic, flatten_train_metrics
-from miles_core.ray.proc import child_pids
 from miles_core.ray.rollout_manager import oldest_weight_version
 from miles_core.ray.run_files import count_saved_rollouts, supersede_metrics, write_run_config
+from proc_support import child_pids
 
 
 def test_periodic_is_every_interval_and_the_last_rollout():

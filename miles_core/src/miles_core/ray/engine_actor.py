@@ -54,22 +54,6 @@ class EngineActor:
         self.handle = start_engine_server(self.spec, self.args, self.engine_index, host, log_path=log_path, env=env)
         return self.handle.url
 
-    def url(self) -> str | None:
-        return self.handle.url if self.handle else None
-
-    def pid(self) -> int | None:
-        """The guard's pid (the process group of the server)."""
-        return self.handle.pid if self.handle else None
-
-    def server_pid(self) -> int | None:
-        """The engine server's own pid (the guard's child), for fault-injection drills."""
-        from miles_core.ray.proc import child_pids
-
-        if self.handle is None:
-            return None
-        children = child_pids(self.handle.pid)
-        return children[0] if children else None
-
     def stop(self) -> None:
         if self.handle is not None:
             self.handle.stop()

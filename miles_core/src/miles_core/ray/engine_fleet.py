@@ -247,20 +247,7 @@ class EngineFleet:
         except httpx.HTTPError:
             pass  # the router evicts an unreachable worker by itself
 
-    # ---------------------------------------------------------------------------------------- drills, end
-
-    def kill_server(self, index: int) -> int:
-        """SIGKILL engine ``index``'s server process, as a crash would; returns its pid."""
-        import os
-        import signal
-
-        import ray
-
-        pid = ray.get(self.slots[index].actor.server_pid.remote())
-        if pid is None:
-            raise RuntimeError(f"engine {index} has no running server")
-        os.kill(pid, signal.SIGKILL)
-        return pid
+    # ---------------------------------------------------------------------------------------------- end
 
     def shutdown(self) -> None:
         import ray

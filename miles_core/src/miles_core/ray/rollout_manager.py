@@ -278,18 +278,6 @@ class RolloutManager:
             response = httpx.post(f"{url}/{endpoint}", json=payload, timeout=120, trust_env=False)
             response.raise_for_status()
 
-    def engine_restarts(self) -> int:
-        return self.fleet.restarts if self.fleet is not None else 0
-
-    def engine_states(self) -> list[str]:
-        return self.fleet.states() if self.fleet is not None else []
-
-    def kill_engine_for_test(self, index: int) -> int:
-        """SIGKILL engine ``index``'s server process (fault-tolerance tests and drills); returns its pid."""
-        if self.fleet is None:
-            raise RuntimeError("this run has no engines")
-        return self.fleet.kill_server(index)
-
     # ------------------------------------------------------------------------------------------- shutdown
 
     def shutdown(self) -> None:

@@ -250,23 +250,19 @@ class FsdpTrainActor:
     def _log_probs(self, model, rank_batch: RankBatch, store_prefix: str) -> list[torch.Tensor]:
         """Forward-only log-probs of every sample of this rank (float32, CPU)."""
         self.pm.hook.miles_before_log_prob(args=self.args, model=model, store_prefix=store_prefix)
-        model.eval()
-        out: list[torch.Tensor | None] = [None] * len(rank_batch)
-        for micro_batch in self._micro_batches(rank_batch, list(range(len(rank_batch))), forward_only=True):
-            micro_batch = micro_batch.to(self.device)
-            if micro_batch.is_empty:
-                zero_loss_pass(model, micro_batch)
-                continue
-            result = forward_policy(model, micro_batch, temperature=self.args.rollout_temperature,
-                                    chunk_size=self.args.log_probs_chunk_size)
-            for span, values in zip(micro_batch.spans, result.log_probs, strict=True):
-                out[span.sample_index] = values.float().cpu()
-        return out  # type: ignore[return-value]
+        return self._forward_each_sample(model, rank_batch, lambda micro_batch: forward_policy(
+            model, micro_batch, temperature=self.args.rollout_temperature,
+            chunk_size=self.args.log_probs_chunk_size).log_probs)
 
     @torch.no_grad()
     def _values(self, rank_batch: RankBatch) -> list[torch.Tensor]:
         """The critic's values before its update (what GAE and the clipped value loss use)."""
         model = self.critic.model
+        return self._forward_each_sample(model, rank_batch, lambda micro_batch: forward_values(model, micro_batch))
+
+    def _forward_each_sample(self, model, rank_batch: RankBatch, forward) -> list[torch.Tensor]:
+        """Forward-only pass over this rank's micro-batches; ``forward(micro_batch)`` gives one tensor per
+        sample span, returned per sample in order (float32, CPU)."""
         model.eval()
         out: list[torch.Tensor | None] = [None] * len(rank_batch)
         for micro_batch in self._micro_batches(rank_batch, list(range(len(rank_batch))), forward_only=True):
@@ -274,7 +270,7 @@ class FsdpTrainActor:
             if micro_batch.is_empty:
                 zero_loss_pass(model, micro_batch)
                 continue
-            for span, values in zip(micro_batch.spans, forward_values(model, micro_batch), strict=True):
+            for span, values in zip(micro_batch.spans, forward(micro_batch), strict=True):
                 out[span.sample_index] = values.float().cpu()
         return out  # type: ignore[return-value]
 

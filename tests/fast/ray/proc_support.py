@@ -1,4 +1,4 @@
-"""Process-table look-ups the orchestration needs (Linux ``/proc``; empty answers elsewhere)."""
+"""Process-table look-ups for the process-lifetime tests (Linux ``/proc``; empty answers elsewhere)."""
 
 from __future__ import annotations
 
